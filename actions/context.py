@@ -1,0 +1,91 @@
+"""What every action needs: the time, a unit of work, the conversation and its language."""
+from __future__ import annotations
+
+import logging
+import os
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.render import Texts
+from crm.conversations import service as conversations
+from crm.db import unit_of_work
+
+
+def now() -> datetime:
+    """Current time; CROSSDESK_NOW pins it in tests so seeded dates line up."""
+    pinned = os.environ.get("CROSSDESK_NOW")
+    return datetime.fromisoformat(pinned) if pinned else datetime.now(timezone.utc)
+
+
+@dataclass
+class TurnContext:
+    session: object
+    conversation_key: str
+    customer_id: int | None
+    texts: Texts
+    now: datetime
+
+
+@contextmanager
+def turn(tracker: Tracker):
+    """One action run = one unit of work against the shop database."""
+    with unit_of_work() as session:
+        conv = conversations.find_by_key(session, tracker.sender_id)
+        language = conv.language if conv is not None else None
+        yield TurnContext(session, tracker.sender_id, conv.customer_id if conv else None, Texts(language), now())
+
+
+def latest_text(tracker: Tracker) -> str:
+    return (tracker.latest_message or {}).get("text") or ""
+
+
+def latest_intent(tracker: Tracker) -> str | None:
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
+log = logging.getLogger("crossdesk.actions")
+
+
+def _apologise(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    log.exception("action failed for %s", tracker.sender_id)
+    try:
+        with turn(tracker) as ctx:
+            dispatcher.utter_message(text=ctx.texts("internal_error"))
+    except Exception:  # the database itself may be what failed
+        dispatcher.utter_message(text=Texts(None)("internal_error"))
+
+
+class GuardedAction(Action, ABC):
+    """An action whose failure becomes an apology to the shopper (and a logged trace), not silence."""
+
+    @abstractmethod
+    def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        """What the action does; exceptions are turned into an apology by `run`."""
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        try:
+            return self.respond(dispatcher, tracker, domain)
+        except Exception:
+            _apologise(dispatcher, tracker)
+            return []
+
+
+class GuardedFormValidation(FormValidationAction, ABC):
+    """Form validation that apologises and re-asks instead of failing the turn."""
+
+    @abstractmethod
+    def name(self) -> str:
+        """The validate_<form> action name."""
+
+    async def run(self, dispatcher, tracker, domain):
+        try:
+            return await super().run(dispatcher, tracker, domain)
+        except Exception:
+            _apologise(dispatcher, tracker)
+            return []

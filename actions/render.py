@@ -1,0 +1,76 @@
+"""Turns service results into the shopper's language: message catalogs plus Babel formatting.
+
+Every string a shopper sees comes from actions/locales/<lang>.yml; dates, money and times are
+formatted for the locale and time zone here, never in the services.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency
+from jinja2 import Environment, StrictUndefined
+
+LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+DEFAULT_LANGUAGE = "en"
+_jinja = Environment(undefined=StrictUndefined, autoescape=False)
+
+
+@lru_cache(maxsize=None)
+def catalog(language: str) -> dict[str, Any]:
+    path = LOCALES_DIR / f"{language}.yml"
+    if not path.exists():
+        path = LOCALES_DIR / f"{DEFAULT_LANGUAGE}.yml"
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _lookup(data: dict[str, Any], key: str) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+class Texts:
+    """Catalog access for one language, falling back to English for a missing key."""
+
+    def __init__(self, language: str | None):
+        self.language = language or DEFAULT_LANGUAGE
+
+    def raw(self, key: str) -> Any:
+        try:
+            return _lookup(catalog(self.language), key)
+        except KeyError:
+            return _lookup(catalog(DEFAULT_LANGUAGE), key)
+
+    def __call__(self, key: str, **values: Any) -> str:
+        return _jinja.from_string(self.raw(key)).render(**values)
+
+    # --- locale formatting -------------------------------------------------------------------------
+    def money(self, amount: Decimal, currency: str) -> str:
+        return format_currency(amount, currency, locale=self.language)
+
+    def day(self, value: date) -> str:
+        return format_date(value, format="long", locale=self.language)
+
+    def local_time(self, value: datetime, tz: str | None = None) -> str:
+        zone = ZoneInfo(tz) if tz else value.tzinfo
+        return format_datetime(value, format="medium", tzinfo=zone, locale=self.language)
+
+
+def menu_buttons(t: Texts) -> list[dict[str, str]]:
+    """The main menu as quick replies; payloads are intents so they work in every language."""
+    items = [("track", "/track_order"), ("return", "/return_item"), ("refund", "/refund_status"),
+             ("cancel", "/cancel_order"), ("address", "/change_shipping_address"), ("human", "/talk_to_human")]
+    return [{"title": t(f"menu.{key}"), "payload": payload} for key, payload in items]
+
+
+def yes_no_buttons(t: Texts) -> list[dict[str, str]]:
+    return [{"title": t("button_yes"), "payload": "/affirm"}, {"title": t("button_no"), "payload": "/deny"}]

@@ -1,0 +1,115 @@
+"""Asking for and checking order ownership (verify_form). Rules are in crm.verification.service."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.context import GuardedAction, GuardedFormValidation, latest_intent, latest_text, turn
+from crm.contacts import extract_order_number
+from crm.verification import service as verification
+from crm.verification.service import Outcome
+
+FLOW_BY_INTENT = {
+    "track_order": "track", "return_item": "return", "refund_status": "refund",
+    "cancel_order": "cancel", "change_shipping_address": "address",
+}
+# Intents that interrupt a form instead of being read as the answer to its question.
+INTERRUPTING_INTENTS = {"talk_to_human"}
+VERIFIED_PREFIX = "verified:"
+
+
+class ActionStartFlow(GuardedAction):
+    """Remember which flow the shopper asked for; pick up an order number typed in the same message."""
+
+    def name(self) -> str:
+        return "action_start_flow"
+
+    def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]):
+        events = [SlotSet("flow", FLOW_BY_INTENT.get(latest_intent(tracker), "track")),
+                  SlotSet("pending_confirmation", None), SlotSet("return_items", None),
+                  SlotSet("return_reason", None), SlotSet("new_address", None), SlotSet("next_step", None)]
+        number = extract_order_number(latest_text(tracker))
+        if number and number != tracker.get_slot("order_number"):
+            events += [SlotSet("order_number", number), SlotSet("contact", None)]
+        elif tracker.get_slot("order_number"):
+            with turn(tracker) as ctx:  # a grant that expired means asking again
+                if verification.granted_order(ctx.session, ctx.conversation_key,
+                                              tracker.get_slot("order_number"), ctx.now) is None:
+                    events.append(SlotSet("contact", None))
+        return events
+
+
+class ValidateVerifyForm(GuardedFormValidation):
+    def name(self) -> str:
+        return "validate_verify_form"
+
+    def _answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
+        """While the form asks for `slot`, whatever the shopper typed is the candidate answer."""
+        if tracker.get_slot("requested_slot") != slot or latest_intent(tracker) in INTERRUPTING_INTENTS:
+            return {}
+        text = latest_text(tracker).strip()
+        return {slot: text} if text else {}
+
+    async def extract_order_number(self, dispatcher, tracker, domain):
+        return self._answer(tracker, "order_number")
+
+    async def extract_contact(self, dispatcher, tracker, domain):
+        return self._answer(tracker, "contact")
+
+    def validate_order_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        with turn(tracker) as ctx:
+            number = extract_order_number(str(value or ""))
+            if not number:
+                dispatcher.utter_message(text=ctx.texts("invalid_order_number"))
+                return {"order_number": None}
+            if verification.granted_order(ctx.session, ctx.conversation_key, number, ctx.now):
+                return {"order_number": number, "contact": f"{VERIFIED_PREFIX}grant"}
+            by_identity = verification.verify_with_identity(ctx.session, ctx.conversation_key, number,
+                                                            ctx.customer_id, ctx.now)
+            if by_identity.outcome is Outcome.VERIFIED:
+                return {"order_number": number, "contact": f"{VERIFIED_PREFIX}identity"}
+            return {"order_number": number}
+
+    def validate_contact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        number = tracker.get_slot("order_number")
+        with turn(tracker) as ctx:
+            if str(value or "").startswith(VERIFIED_PREFIX) and verification.granted_order(
+                    ctx.session, ctx.conversation_key, number, ctx.now):
+                return {"contact": value}
+            result = verification.verify_with_contact(ctx.session, ctx.conversation_key, number or "",
+                                                      str(value or ""), ctx.now)
+            if result.outcome is Outcome.VERIFIED:
+                dispatcher.utter_message(text=ctx.texts("verified", order=number))
+                return {"contact": f"{VERIFIED_PREFIX}{result.method}"}
+            if result.outcome is Outcome.INCOMPLETE:
+                dispatcher.utter_message(text=ctx.texts("invalid_contact"))
+                return {"contact": None}
+            if result.outcome is Outcome.RATE_LIMITED:
+                dispatcher.utter_message(text=ctx.texts("rate_limited"))
+                # fill both slots so the form ends; action_run_flow finds no grant and stays silent
+                return {"contact": "rate_limited"}
+            dispatcher.utter_message(text=ctx.texts("not_verified"))
+            return {"order_number": None, "contact": None}
+
+
+class ActionAskOrderNumber(GuardedAction):
+    def name(self) -> str:
+        return "action_ask_order_number"
+
+    def respond(self, dispatcher, tracker, domain):
+        with turn(tracker) as ctx:
+            dispatcher.utter_message(text=ctx.texts("ask_order_number"))
+        return []
+
+
+class ActionAskContact(GuardedAction):
+    def name(self) -> str:
+        return "action_ask_contact"
+
+    def respond(self, dispatcher, tracker, domain):
+        with turn(tracker) as ctx:
+            dispatcher.utter_message(text=ctx.texts("ask_contact", order=tracker.get_slot("order_number")))
+        return []

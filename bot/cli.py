@@ -1,0 +1,182 @@
+"""crossdesk command line (`bin/crossdesk …`)."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import typer
+
+from bot import stack as stack_mod
+from crm.config import get_settings, state_dir
+
+app = typer.Typer(help="crossdesk: multilingual customer-service bot for cross-border shops.", no_args_is_help=True)
+
+
+def _seed_if_empty(reset: bool = False) -> None:
+    from sqlalchemy import func, select
+
+    from crm.db import unit_of_work
+    from crm.migrate import upgrade
+    from crm.orders.models import Order
+    from crm.seed import live_anchor, seed_demo_shop
+
+    url = get_settings().database_url
+    if reset:
+        from crm.db import Base, get_engine, import_all_models
+        from sqlalchemy import text
+
+        import_all_models()
+        Base.metadata.drop_all(get_engine())
+        with get_engine().begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    upgrade(url)
+    with unit_of_work() as session:
+        if session.scalar(select(func.count(Order.id))):
+            typer.echo("crossdesk: database already has orders; not seeding (use --reset to start over)")
+            return
+        summary = seed_demo_shop(session, anchor=live_anchor(datetime.now(timezone.utc)))
+    typer.echo(f"crossdesk: demo shop seeded: {summary}")
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database (DATABASE_URL or the embedded SQLite file) to the latest schema."""
+    from crm.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    typer.echo("crossdesk: database at latest schema")
+
+
+@app.command()
+def seed(reset: bool = typer.Option(False, help="Drop all crossdesk tables first")) -> None:
+    """Create the schema and fill an empty database with the deterministic demo shop."""
+    _seed_if_empty(reset)
+
+
+@app.command("demo-orders")
+def demo_orders(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """The hand-made demo orders with the email/phone that owns them."""
+    from crm.db import unit_of_work
+    from crm.seed import demo_orders_for_readme
+
+    with unit_of_work() as session:
+        rows = demo_orders_for_readme(session)
+    if as_json:
+        typer.echo(json.dumps(rows, default=str))
+        return
+    for r in rows:
+        typer.echo(f"{r['number']:<10} {r['status']:<11} {r['market']}  {r['email']:<32} {r.get('phone') or ''}")
+
+
+@app.command()
+def train() -> None:
+    """Train the Rasa model if data/config/domain changed since the cached one."""
+    typer.echo(str(stack_mod.ensure_model(log=lambda m: typer.echo(m, err=True))))
+
+
+@app.command()
+def up(port: int = typer.Option(8000, help="App port"), rasa_port: int = typer.Option(5005),
+       actions_port: int = typer.Option(5055)) -> None:
+    """Set up what is missing and run Rasa, the action server and the app until Ctrl-C."""
+    settings = get_settings()
+    _seed_if_empty()
+    model = stack_mod.ensure_model(log=lambda m: typer.echo(m, err=True))
+    stack = stack_mod.Stack(model=model, state_dir=state_dir(), database_url=settings.database_url,
+                            redis_url=settings.redis_url, rasa_port=rasa_port, actions_port=actions_port,
+                            app_port=port)
+    typer.echo("crossdesk: starting Rasa, actions and app (Rasa takes ~30 s to load) ...")
+    try:
+        stack.start()
+        store = "PostgreSQL" if settings.database_url.startswith("postgresql") else "SQLite"
+        typer.echo(f"\ncrossdesk is running ({store}{', Redis' if settings.redis_url else ''}).\n"
+                   f"  Chat in the terminal:  bin/crossdesk chat --url {stack.app_url}\n"
+                   f"  REST channel:          POST {stack.app_url}/webhooks/rest/webhook\n"
+                   f"  API docs:              {stack.app_url}/docs\n"
+                   f"  Demo orders:           bin/crossdesk demo-orders\n  Logs: {state_dir() / 'logs'}\n"
+                   "Press Ctrl-C to stop.")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while all(p.poll() is None for p in stack.procs.values()):
+            time.sleep(1)
+        typer.echo("crossdesk: a process exited; stopping (see logs)", err=True)
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+@app.command()
+def chat(url: str = typer.Option("http://127.0.0.1:8000", help="App URL"),
+         sender: str = typer.Option("", help="Sender id (default: a new one)")) -> None:
+    """Chat with the running stack in the terminal. Buttons show as numbers; type the number to press one."""
+    sender = sender or f"cli-{uuid.uuid4().hex[:8]}"
+    buttons: list[dict] = []
+    typer.echo(f"Chatting as {sender}. Ctrl-D to quit.")
+    with httpx.Client(timeout=60) as client:
+        while True:
+            try:
+                text = input("you> ")
+            except (EOFError, KeyboardInterrupt):
+                typer.echo()
+                return
+            if text.strip().isdigit() and 1 <= int(text) <= len(buttons):
+                text = buttons[int(text) - 1]["payload"]
+            resp = client.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text})
+            if resp.status_code != 200:
+                typer.echo(f"[{resp.status_code}] {resp.json().get('error', resp.text)}")
+                continue
+            buttons = []
+            for msg in resp.json():
+                typer.echo(f"bot> {msg.get('text', '')}")
+                for b in msg.get("buttons") or []:
+                    buttons.append(b)
+                    typer.echo(f"     {len(buttons)}. {b['title']}")
+
+
+def _predict(src: Path, dst: Path) -> None:
+    model = stack_mod.ensure_model(log=lambda m: typer.echo(m, err=True))
+    result = subprocess.run([stack_mod.rasa_python(), str(stack_mod.ROOT / "bot" / "nlu_runner.py"), str(model),
+                             str(src), str(dst)], env=stack_mod._rasa_env(), capture_output=True, text=True)
+    if result.returncode != 0:  # Rasa logs are noise unless something failed
+        typer.echo(result.stdout[-4000:] + result.stderr[-4000:], err=True)
+        raise typer.Exit(result.returncode)
+
+
+@app.command("nlu-predict")
+def nlu_predict(src: Path, dst: Path) -> None:
+    """IN.csv (text,language,intent) → OUT.csv with predicted_intent,confidence from the live NLU pipeline."""
+    _predict(src, dst)
+
+
+@app.command("nlu-eval")
+def nlu_eval(src: Path) -> None:
+    """Accuracy and macro-F1 overall, per language and per intent; the last line is one JSON object."""
+    from bot.nlu_eval import evaluate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "pred.csv"
+        _predict(src, out)
+        result = evaluate(out)
+    o = result["overall"]
+    typer.echo(f"overall: n={o['n']} accuracy={o['accuracy']} macro_f1={o['macro_f1']}")
+    for lang, s in result["per_language"].items():
+        typer.echo(f"  {lang}: n={s['n']} accuracy={s['accuracy']} macro_f1={s['macro_f1']}")
+    for intent, s in result["per_intent"].items():
+        typer.echo(f"  {intent:<25} n={s['n']:<4} recall={s['recall']:.3f} f1={s['f1']:.3f}")
+    if result["not_scored_unknown_intents"]:
+        typer.echo(f"not scored (intents the model does not have): {result['not_scored_unknown_intents']}")
+    typer.echo(json.dumps(result))
+
+
+if __name__ == "__main__":
+    app()

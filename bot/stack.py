@@ -1,0 +1,186 @@
+"""Train (cached) and start the three processes: Rasa (Python 3.10 env), actions and the app.
+
+Used by `bin/run`, the end-to-end tests and the benchmark, so all three run the same stack.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("CROSSDESK_CACHE", Path.home() / ".cache" / "crossdesk"))
+# Everything that changes what `rasa train` produces.
+MODEL_INPUTS = ("config.yml", "bot/domain.yml", "data", "bot/components", "requirements/rasa.lock")
+
+
+def rasa_python() -> str:
+    py = os.environ.get("CROSSDESK_RASA_PYTHON")
+    if not py:
+        raise RuntimeError("CROSSDESK_RASA_PYTHON is not set: start crossdesk through bin/crossdesk or bin/test")
+    return py
+
+
+def model_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in MODEL_INPUTS:
+        path = ROOT / name
+        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
+            if path.is_dir() else [path] if path.exists() else []
+        for file in files:
+            digest.update(str(file.relative_to(ROOT)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def ensure_model(log=print) -> Path:
+    """The trained model for the current data/config/domain; trains only when they changed."""
+    fp = model_fingerprint()
+    target = CACHE / "models" / f"{fp}.tar.gz"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log(f"crossdesk: training the Rasa model ({fp}); this happens only when data/config/domain change ...")
+    with tempfile.TemporaryDirectory() as out:
+        started = time.monotonic()
+        subprocess.run([rasa_python(), "-m", "rasa", "train", "--config", "config.yml", "--domain", "bot/domain.yml",
+                        "--data", "data", "--out", out, "--fixed-model-name", fp],
+                       cwd=ROOT, check=True, env=_rasa_env())
+        shutil.move(str(Path(out) / f"{fp}.tar.gz"), target)
+        log(f"crossdesk: model trained in {time.monotonic() - started:.0f} s → {target}")
+    return target
+
+
+def _rasa_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false",
+               SQLALCHEMY_SILENCE_UBER_WARNING="1")
+    env.pop("DATABASE_URL", None)  # Rasa reads its stores from endpoints.yml only
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def endpoints_config(action_url: str, database_url: str | None, redis_url: str | None) -> dict:
+    """Rasa's endpoints: SQL tracker store on PostgreSQL, Redis lock store (and tracker if no PostgreSQL)."""
+    config: dict = {"action_endpoint": {"url": action_url}}
+    if database_url and database_url.startswith("postgresql"):
+        url = make_url(database_url)
+        config["tracker_store"] = {"type": "SQL", "dialect": "postgresql", "url": url.host or "127.0.0.1",
+                                   "port": url.port or 5432, "db": url.database, "username": url.username or "",
+                                   "password": url.password or ""}
+    if redis_url:
+        url = make_url(redis_url)
+        redis = {"url": url.host or "127.0.0.1", "port": url.port or 6379, "db": int(url.database or 0),
+                 "password": url.password}
+        config["lock_store"] = {"type": "redis", **{k: v for k, v in redis.items() if v is not None},
+                                "key_prefix": "crossdesk"}
+        if "tracker_store" not in config:
+            config["tracker_store"] = {"type": "redis", **{k: v for k, v in redis.items() if v is not None},
+                                       "key_prefix": "crossdesk:tracker"}
+    return config
+
+
+@dataclass
+class Stack:
+    """Rasa + action server + app as child processes, on free or given ports."""
+
+    model: Path
+    state_dir: Path
+    database_url: str
+    redis_url: str | None = None
+    rasa_port: int = field(default_factory=free_port)
+    actions_port: int = field(default_factory=free_port)
+    app_port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.app_port}"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(PYTHONPATH=str(ROOT), DATABASE_URL=self.database_url, RASA_URL=self.rasa_url,
+                   CROSSDESK_HOME=str(self.state_dir), **self.extra_env)
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+        return env
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        logs = self.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(logs / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    def start(self, timeout: float = 240) -> Stack:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        endpoints = self.state_dir / "endpoints.yml"
+        endpoints.write_text(yaml.safe_dump(endpoints_config(
+            f"http://127.0.0.1:{self.actions_port}/webhook", self.database_url, self.redis_url)))
+        self._spawn("actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
+                                str(self.actions_port)], self._env())
+        rasa_env = _rasa_env()
+        rasa_env.update(self.extra_env)
+        self._spawn("rasa", [rasa_python(), "-m", "rasa", "run", "--enable-api", "--port", str(self.rasa_port),
+                             "--interface", "127.0.0.1", "--model", str(self.model), "--endpoints", str(endpoints),
+                             "--credentials", "bot/credentials.yml"], rasa_env)
+        self._spawn("app", [sys.executable, "-m", "uvicorn", "channels.app:app", "--host", "127.0.0.1",
+                            "--port", str(self.app_port), "--no-access-log"], self._env())
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        checks = {"actions": f"http://127.0.0.1:{self.actions_port}/health",
+                  "rasa": f"{self.rasa_url}/status", "app": f"{self.app_url}/readyz"}
+        pending = dict(checks)
+        while pending:
+            for name, url in list(pending.items()):
+                proc = self.procs[name]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.state_dir}/logs/{name}.log")
+                try:
+                    resp = httpx.get(url, timeout=2)
+                    if resp.status_code == 200 and (name != "rasa" or resp.json().get("model_file")):
+                        del pending[name]
+                except (httpx.HTTPError, ValueError):
+                    pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not ready after {timeout:.0f} s: {sorted(pending)}; logs in {self.state_dir}/logs")
+            if pending:
+                time.sleep(0.5)
+
+    def stop_process(self, name: str) -> None:
+        proc = self.procs.get(name)
+        if proc and proc.poll() is None:
+            os.killpg(proc.pid, 15)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+
+    def stop(self) -> None:
+        for name in ("app", "rasa", "actions"):
+            self.stop_process(name)

@@ -1,0 +1,61 @@
+"""REST channel with Rasa's payload: POST {sender, message, metadata} → [{recipient_id, text, buttons?, custom?}]."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from channels.core.messages import InboundMessage, clean_text
+from channels.core.rasa_client import BotUnavailable
+from crm.config import get_settings
+
+router = APIRouter(tags=["channels"])
+MAX_BODY_BYTES = 64 * 1024
+MAX_SENDER_CHARS = 200
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+@router.post("/webhooks/rest/webhook", summary="Send a shopper message (Rasa REST channel format)")
+async def rest_webhook(request: Request) -> Any:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return error(413, f"request body over {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return error(400, "body is not valid JSON")
+    if not isinstance(data, dict):
+        return error(400, 'expected a JSON object {"sender": ..., "message": ...}')
+    sender, message, metadata = data.get("sender"), data.get("message"), data.get("metadata") or {}
+    if not isinstance(sender, str) or not clean_text(sender):
+        return error(400, "'sender' must be a non-empty string")
+    if len(sender) > MAX_SENDER_CHARS:
+        return error(400, f"'sender' is longer than {MAX_SENDER_CHARS} characters")
+    if not isinstance(message, str):
+        return error(400, "'message' must be a string")
+    if not isinstance(metadata, dict):
+        return error(400, "'metadata' must be an object")
+    text = clean_text(message)
+    if not text:
+        return error(400, "'message' is empty")
+    limit = get_settings().max_message_chars
+    if len(text) > limit:
+        return error(413, f"'message' is longer than {limit} characters; please send a shorter message")
+    inbound = InboundMessage(channel="rest", sender_id=clean_text(sender), text=text,
+                             received_at=datetime.now(timezone.utc), metadata=metadata)
+    try:
+        replies = await request.app.state.pipeline.handle_inbound(inbound)
+    except BotUnavailable:
+        return error(503, "the assistant is temporarily unavailable; your message was saved, please retry shortly")
+    out = []
+    for reply in replies:
+        item: dict[str, Any] = {"recipient_id": sender, "text": reply.text}
+        item.update(reply.as_payload())
+        out.append(item)
+    return out
