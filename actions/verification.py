@@ -28,18 +28,19 @@ class ActionStartFlow(GuardedAction):
         return "action_start_flow"
 
     def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]):
-        events = [SlotSet("flow", FLOW_BY_INTENT.get(latest_intent(tracker), "track")),
-                  SlotSet("pending_confirmation", None), SlotSet("return_items", None),
-                  SlotSet("return_reason", None), SlotSet("new_address", None), SlotSet("next_step", None)]
+        wanted: dict[str, Any] = {"flow": FLOW_BY_INTENT.get(latest_intent(tracker), "track"),
+                                  "pending_confirmation": None, "return_items": None, "return_reason": None,
+                                  "new_address": None, "next_step": None}
         number = extract_order_number(latest_text(tracker))
         if number and number != tracker.get_slot("order_number"):
-            events += [SlotSet("order_number", number), SlotSet("contact", None)]
+            wanted.update(order_number=number, contact=None)
         elif tracker.get_slot("order_number"):
             with turn(tracker) as ctx:  # a grant that expired means asking again
                 if verification.granted_order(ctx.session, ctx.conversation_key,
                                               tracker.get_slot("order_number"), ctx.now) is None:
-                    events.append(SlotSet("contact", None))
-        return events
+                    wanted["contact"] = None
+        # Only changes become events: every event is replayed by Rasa on each later turn.
+        return [SlotSet(name, value) for name, value in wanted.items() if tracker.get_slot(name) != value]
 
 
 class ValidateVerifyForm(GuardedFormValidation):

@@ -16,9 +16,12 @@ and p95.  The last line of stdout is a single JSON object with every figure.
 
 Run order (sequential, not interleaved)
 ---------------------------------------
-1. ``app``   -- first pass through the app,
+1. ``app``   -- the short conversations through the app, ``--senders`` at a time,
 2. ``rasa``  -- the same conversations against bare Rasa,
-3. ``app2``  -- the app again.
+3. ``app2``  -- the app again,
+4. ``app_long`` / ``rasa_long`` -- the long conversations, all of them concurrently, so turn 5 and
+   turn 50 are measured under the same load (mixing them into the short run would compare a busy
+   start with a drained end).
 
 Both app runs are reported so order effects (cold caches, tracker-store growth,
 JIT/warm-up, DB autovacuum...) are visible; the full-stack/bare ratios are given
@@ -160,21 +163,18 @@ SHORT_SCRIPTS = [  # (name, weight, builder)
 
 
 def _long(rng: random.Random, orders: list[dict[str, str]]) -> list[str]:
-    """50 turns cycling through varied, handoff-free exchanges."""
-    blocks = [
-        lambda o: [rng.choice(GREETINGS)],
-        lambda o: ["where is my order", o["order_number"], o["email"]],
-        lambda o: [rng.choice(THANKS)],
-        lambda o: ["what's the status of my refund", o["order_number"], o["phone"]],
-        lambda o: [rng.choice(["tell me a joke", "are you a bot?", "what's the weather like"])],
-        lambda o: ["I want to return an item", o["order_number"], o["email"], "wrong size"],
-        lambda o: ["what are your opening hours"],
-        lambda o: [rng.choice(["ok", "cool", "got it"])],
-    ]
+    """50 turns: ten identical 5-turn blocks, each about a different order (verify, track, chat).
+
+    Every block does the same work, so turn 5 and turn 50 (and turns 1-5 vs 46-50) differ only in how
+    long the conversation already is — that is what the long-conversation figures are meant to show.
+    """
+    picks = rng.sample(orders, k=min(len(orders), LONG_CONVERSATION_TURNS // 5))
     turns: list[str] = []
     i = 0
     while len(turns) < LONG_CONVERSATION_TURNS:
-        turns.extend(blocks[i % len(blocks)](rng.choice(orders)))
+        o = picks[i % len(picks)]
+        turns += [f"where is my order {o['order_number']}", o["email"], rng.choice(THANKS), "are you a bot?",
+                  "bye"]
         i += 1
     return turns[:LONG_CONVERSATION_TURNS]
 
@@ -446,15 +446,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     orders, verified = load_orders(args.orders_json)
     convs = build_conversations(args.conversations, args.long_conversations, orders, args.seed)
+    short = [c for c in convs if not c.is_long]
+    long_convs = [c for c in convs if c.is_long]
     mix = Counter(c.kind for c in convs)
     print(
-        f"{len(convs)} conversations per run ({sum(len(c.turns) for c in convs)} turns), mix {dict(mix)}, "
-        f"{'verified' if verified else 'made-up'} orders, {args.senders} senders; order: app, rasa, app2",
+        f"{len(short)} short conversations ({sum(len(c.turns) for c in short)} turns), mix {dict(mix)}, "
+        f"{'verified' if verified else 'made-up'} orders, {args.senders} senders; order: app, rasa, app2; "
+        f"then {len(long_convs)} long conversations all at once against app and rasa",
         flush=True,
     )
     runs: dict[str, dict[str, Any]] = {}
     for label, url in (("app", args.app_url), ("rasa", args.rasa_url), ("app2", args.app_url)):
-        res = await run_target(label, url, convs, args.senders, args.warmup)
+        res = await run_target(label, url, short, args.senders, args.warmup)
+        runs[label] = res.summary()
+        print_summary(runs[label])
+        sys.stdout.flush()
+    # Long conversations in their own phase, every one concurrently, so turn 5 and turn 50 are measured
+    # under the same load and their ratio shows only the effect of a growing conversation.
+    for label, url in (("app_long", args.app_url), ("rasa_long", args.rasa_url)):
+        if not long_convs:
+            break
+        res = await run_target(label, url, long_convs, len(long_convs), 0)
         runs[label] = res.summary()
         print_summary(runs[label])
         sys.stdout.flush()
@@ -462,6 +474,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "app_vs_rasa": compare(runs["app"], runs["rasa"]),
         "app2_vs_rasa": compare(runs["app2"], runs["rasa"]),
     }
+    if "app_long" in runs:
+        ratios["app_long_vs_rasa_long"] = compare(runs["app_long"], runs["rasa_long"])
     for key, r in ratios.items():
         print(f"== {key}: p50 x{r['p50_full_over_bare']}  p95 x{r['p95_full_over_bare']}")
     return {
@@ -472,13 +486,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "conversations": len(convs),
             "long_conversations": mix.get("long", 0),
             "long_conversation_turns": LONG_CONVERSATION_TURNS,
-            "turns_per_run": sum(len(c.turns) for c in convs),
+            "short_turns_per_run": sum(len(c.turns) for c in short),
             "mix": dict(mix),
             "verified_orders": verified,
             "warmup": args.warmup,
             "seed": args.seed,
             "timeout_s": REQUEST_TIMEOUT_S,
-            "order": ["app", "rasa", "app2"],
+            "order": list(runs),
         },
         "runs": runs,
         "ratios": ratios,

@@ -178,5 +178,13 @@ def nlu_eval(src: Path) -> None:
     typer.echo(json.dumps(result))
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context) -> None:
+    """Benchmark the full stack against bare Rasa (options: see bench/load.py and bench/run.py)."""
+    from bench.run import main
+
+    main(ctx.args)
+
+
 if __name__ == "__main__":
     app()

@@ -76,23 +76,37 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def endpoints_config(action_url: str, database_url: str | None, redis_url: str | None) -> dict:
-    """Rasa's endpoints: SQL tracker store on PostgreSQL, Redis lock store (and tracker if no PostgreSQL)."""
+LIVE_TRACKER_STORE = "bot.rasa_ext.tracker_store.LiveTrackerStore"
+
+
+def endpoints_config(action_url: str, database_url: str | None, redis_url: str | None,
+                     tracker_cache: bool | None = None) -> dict:
+    """Rasa's endpoints: SQL tracker store on PostgreSQL, Redis lock store (and tracker if no PostgreSQL).
+
+    The tracker store is wrapped in LiveTrackerStore (see bot/rasa_ext/tracker_store.py) unless
+    CROSSDESK_RASA_TRACKER_CACHE=0, e.g. for several Rasa replicas sharing one store.
+    """
+    if tracker_cache is None:
+        tracker_cache = os.environ.get("CROSSDESK_RASA_TRACKER_CACHE", "1") != "0"
     config: dict = {"action_endpoint": {"url": action_url}}
+    backend: dict | None = None
     if database_url and database_url.startswith("postgresql"):
         url = make_url(database_url)
-        config["tracker_store"] = {"type": "SQL", "dialect": "postgresql", "url": url.host or "127.0.0.1",
-                                   "port": url.port or 5432, "db": url.database, "username": url.username or "",
-                                   "password": url.password or ""}
+        backend = {"type": "SQL", "dialect": "postgresql", "url": url.host or "127.0.0.1",
+                   "port": url.port or 5432, "db": url.database, "username": url.username or "",
+                   "password": url.password or ""}
     if redis_url:
         url = make_url(redis_url)
         redis = {"url": url.host or "127.0.0.1", "port": url.port or 6379, "db": int(url.database or 0),
                  "password": url.password}
-        config["lock_store"] = {"type": "redis", **{k: v for k, v in redis.items() if v is not None},
-                                "key_prefix": "crossdesk"}
-        if "tracker_store" not in config:
-            config["tracker_store"] = {"type": "redis", **{k: v for k, v in redis.items() if v is not None},
-                                       "key_prefix": "crossdesk:tracker"}
+        redis = {k: v for k, v in redis.items() if v is not None}
+        config["lock_store"] = {"type": "redis", **redis, "key_prefix": "crossdesk"}
+        if backend is None:
+            backend = {"type": "redis", **redis, "key_prefix": "crossdesk:tracker"}
+    if tracker_cache:
+        config["tracker_store"] = {"type": LIVE_TRACKER_STORE, **({"backend": backend} if backend else {})}
+    elif backend:
+        config["tracker_store"] = backend
     return config
 
 
@@ -150,6 +164,28 @@ class Stack:
         self.wait_ready(timeout)
         return self
 
+    def start_bare_rasa(self, timeout: float = 240) -> str:
+        """A second, unmodified Rasa server (default in-memory stores) with the same model and action
+        server — the baseline the benchmark compares the full stack against."""
+        port = free_port()
+        endpoints = self.state_dir / "endpoints.bare.yml"
+        endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": f"http://127.0.0.1:{self.actions_port}/webhook"}}))
+        self._spawn("bare_rasa", [rasa_python(), "-m", "rasa", "run", "--enable-api", "--port", str(port),
+                                  "--interface", "127.0.0.1", "--model", str(self.model), "--endpoints",
+                                  str(endpoints), "--credentials", "bot/credentials.yml"], _rasa_env())
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.procs["bare_rasa"].poll() is not None:
+                raise RuntimeError(f"bare Rasa exited; see {self.state_dir}/logs/bare_rasa.log")
+            try:
+                if httpx.get(f"{url}/status", timeout=2).json().get("model_file"):
+                    return url
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.5)
+        raise TimeoutError("bare Rasa not ready")
+
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         checks = {"actions": f"http://127.0.0.1:{self.actions_port}/health",
@@ -182,5 +218,5 @@ class Stack:
                 proc.wait()
 
     def stop(self) -> None:
-        for name in ("app", "rasa", "actions"):
+        for name in ("app", "rasa", "bare_rasa", "actions"):
             self.stop_process(name)

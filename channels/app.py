@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from channels.core.pipeline import Pipeline
 from channels.core.rasa_client import RasaClient
+from channels.core.ratelimit import make_rate_limiter
 from channels.rest.api import router as rest_router
 from crm.config import get_settings
 from crm.conversations import service as conversations
@@ -23,11 +24,15 @@ log = logging.getLogger("crossdesk.app")
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    rasa = RasaClient(get_settings().rasa_url)
+    settings = get_settings()
+    rasa = RasaClient(settings.rasa_url)
     app.state.rasa = rasa
     app.state.pipeline = Pipeline(rasa)
+    app.state.rate_limiter = make_rate_limiter(settings.redis_url, settings.sender_rate_limit,
+                                               settings.sender_rate_window_s)
     yield
     await rasa.aclose()
+    await app.state.rate_limiter.aclose()
 
 
 app = FastAPI(title="crossdesk", version="0.1.0", lifespan=lifespan,

@@ -31,6 +31,8 @@ class Settings:
     verification_window_minutes: int = 60
     handoff_expected_wait_minutes: int = 15
     max_message_chars: int = 4000
+    sender_rate_limit: int = 30  # messages per sender per window; a human types far fewer
+    sender_rate_window_s: int = 60
 
 
 @lru_cache(maxsize=1)
@@ -39,4 +41,6 @@ def get_settings() -> Settings:
         database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{state_dir() / 'crossdesk.db'}",
         redis_url=os.environ.get("REDIS_URL") or None,
         rasa_url=os.environ.get("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
+        sender_rate_limit=int(os.environ.get("CROSSDESK_SENDER_RATE_LIMIT", "30")),
+        sender_rate_window_s=int(os.environ.get("CROSSDESK_SENDER_RATE_WINDOW", "60")),
     )

@@ -48,11 +48,17 @@ def test_training_is_cached_by_fingerprint(model, tmp_path, monkeypatch):
 
 def test_endpoints_use_postgres_and_redis_when_configured():
     cfg = stack.endpoints_config("http://127.0.0.1:5055/webhook",
-                                 "postgresql+psycopg://user:pw@db.example:5433/shop", "redis://cache:6380/2")
-    assert cfg["tracker_store"] == {"type": "SQL", "dialect": "postgresql", "url": "db.example", "port": 5433,
-                                    "db": "shop", "username": "user", "password": "pw"}
+                                 "postgresql+psycopg://user:pw@db.example:5433/shop", "redis://cache:6380/2",
+                                 tracker_cache=True)
+    assert cfg["tracker_store"]["type"] == stack.LIVE_TRACKER_STORE
+    assert cfg["tracker_store"]["backend"] == {"type": "SQL", "dialect": "postgresql", "url": "db.example",
+                                               "port": 5433, "db": "shop", "username": "user", "password": "pw"}
     assert cfg["lock_store"]["type"] == "redis" and cfg["lock_store"]["port"] == 6380 and cfg["lock_store"]["db"] == 2
-    embedded = stack.endpoints_config("http://x/webhook", "sqlite:///x.db", None)
-    assert set(embedded) == {"action_endpoint"}  # in-memory tracker and lock stores
-    redis_only = stack.endpoints_config("http://x/webhook", "sqlite:///x.db", "redis://localhost:6379/0")
-    assert redis_only["tracker_store"]["type"] == "redis"
+    plain = stack.endpoints_config("http://x/webhook", "postgresql+psycopg://u@h/db", None, tracker_cache=False)
+    assert plain["tracker_store"]["type"] == "SQL"  # several Rasa replicas: no in-process cache
+    embedded = stack.endpoints_config("http://x/webhook", "sqlite:///x.db", None, tracker_cache=True)
+    assert embedded["tracker_store"] == {"type": stack.LIVE_TRACKER_STORE}  # memory only, no backend
+    assert "lock_store" not in embedded  # Rasa's in-memory lock store
+    redis_only = stack.endpoints_config("http://x/webhook", "sqlite:///x.db", "redis://localhost:6379/0",
+                                        tracker_cache=True)
+    assert redis_only["tracker_store"]["backend"]["type"] == "redis"

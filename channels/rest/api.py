@@ -49,6 +49,8 @@ async def rest_webhook(request: Request) -> Any:
         return error(413, f"'message' is longer than {limit} characters; please send a shorter message")
     inbound = InboundMessage(channel="rest", sender_id=clean_text(sender), text=text,
                              received_at=datetime.now(timezone.utc), metadata=metadata)
+    if not await request.app.state.rate_limiter.allow(f"rest:{inbound.sender_id}"):
+        return error(429, "you're sending messages very quickly; please wait a moment and try again")
     try:
         replies = await request.app.state.pipeline.handle_inbound(inbound)
     except BotUnavailable:
