@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import GuardedAction, GuardedFormValidation, latest_intent, latest_text, turn
@@ -114,3 +114,15 @@ class ActionAskContact(GuardedAction):
         with turn(tracker) as ctx:
             dispatcher.utter_message(text=ctx.texts("ask_contact", order=tracker.get_slot("order_number")))
         return []
+
+
+class ActionSessionStart(GuardedAction):
+    """A new Rasa session (after 60 idle minutes) ends the verified state: the shopper proves ownership again."""
+
+    def name(self) -> str:
+        return "action_session_start"
+
+    def respond(self, dispatcher, tracker, domain):
+        with turn(tracker) as ctx:
+            verification.revoke_all(ctx.session, ctx.conversation_key)
+        return [SessionStarted(), ActionExecuted("action_listen")]

@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> dict:
     result["environment"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                              "database": "postgresql" if url.startswith("postgresql") else "sqlite",
                              "redis": bool(known.redis_url)}
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return result
 

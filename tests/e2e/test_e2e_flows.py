@@ -163,3 +163,13 @@ def test_transcript_is_stored(chat, live_stack):
     messages = httpx.get(f"{live_stack.app_url}/api/conversations/rest:{c.sender}/messages").json()
     assert [m["direction"] for m in messages][:2] == ["in", "out"]
     assert messages[0]["text"] == "hello"
+
+
+def test_verification_ends_with_the_session(chat, live_stack):
+    c = chat()
+    assert "on its way" in verify(c, "where is my order", "CD-100007")
+    # Rasa starts a new session (what 60 idle minutes do); the grant must not survive it
+    httpx.post(f"{live_stack.rasa_url}/conversations/rest:{c.sender}/execute",
+               json={"name": "action_session_start"}).raise_for_status()
+    reply = c.text("where is my order CD-100007")
+    assert "email address or phone number" in reply and "on its way" not in reply, reply
