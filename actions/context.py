@@ -49,6 +49,19 @@ def latest_intent(tracker: Tracker) -> str | None:
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")
 
 
+# Intents that interrupt a form instead of being read as the answer to its question.
+INTERRUPTING_INTENTS = {"talk_to_human"}
+
+
+def answer_to(tracker: Tracker, slot: str) -> dict[str, Any]:
+    """While a form asks for `slot`, whatever the shopper typed is the candidate answer (validated by
+    the services), unless it asks for a person."""
+    if tracker.get_slot("requested_slot") != slot or latest_intent(tracker) in INTERRUPTING_INTENTS:
+        return {}
+    text = latest_text(tracker).strip()
+    return {slot: text} if text else {}
+
+
 log = logging.getLogger("crossdesk.actions")
 
 

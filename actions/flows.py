@@ -11,7 +11,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import GuardedAction, GuardedFormValidation, TurnContext, latest_intent, latest_text, turn
+from actions.context import GuardedAction, GuardedFormValidation, answer_to, TurnContext, latest_intent, turn
 from actions.render import Texts, yes_no_buttons
 from crm.contacts import AddressError, parse_address
 from crm.orders import service as orders
@@ -21,8 +21,6 @@ from crm.returns.service import Reason
 from crm.shipments import models as shipment_codes
 from crm.shipments.service import tracking_report
 from crm.verification import service as verification
-
-INTERRUPTING_INTENTS = {"talk_to_human"}
 
 
 def verified_order(ctx: TurnContext, tracker: Tracker):
@@ -166,17 +164,11 @@ class ValidateReturnForm(GuardedFormValidation):
     def name(self) -> str:
         return "validate_return_form"
 
-    def _answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != slot or latest_intent(tracker) in INTERRUPTING_INTENTS:
-            return {}
-        text = latest_text(tracker).strip()
-        return {slot: text} if text else {}
-
     async def extract_return_items(self, dispatcher, tracker, domain):
-        return self._answer(tracker, "return_items")
+        return answer_to(tracker, "return_items")
 
     async def extract_return_reason(self, dispatcher, tracker, domain):
-        return self._answer(tracker, "return_reason")
+        return answer_to(tracker, "return_reason")
 
     def validate_return_items(self, value, dispatcher, tracker, domain):
         if value == "all":
@@ -269,10 +261,7 @@ class ValidateAddressForm(GuardedFormValidation):
         return "validate_address_form"
 
     async def extract_new_address(self, dispatcher, tracker, domain):
-        if tracker.get_slot("requested_slot") != "new_address" or latest_intent(tracker) in INTERRUPTING_INTENTS:
-            return {}
-        text = latest_text(tracker).strip()
-        return {"new_address": text} if text else {}
+        return answer_to(tracker, "new_address")
 
     def validate_new_address(self, value, dispatcher, tracker, domain):
         with turn(tracker) as ctx:

@@ -7,7 +7,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import GuardedAction, GuardedFormValidation, latest_intent, latest_text, turn
+from actions.context import GuardedAction, GuardedFormValidation, answer_to, latest_intent, latest_text, turn
 from crm.contacts import extract_order_number
 from crm.verification import service as verification
 from crm.verification.service import Outcome
@@ -16,8 +16,6 @@ FLOW_BY_INTENT = {
     "track_order": "track", "return_item": "return", "refund_status": "refund",
     "cancel_order": "cancel", "change_shipping_address": "address",
 }
-# Intents that interrupt a form instead of being read as the answer to its question.
-INTERRUPTING_INTENTS = {"talk_to_human"}
 VERIFIED_PREFIX = "verified:"
 
 
@@ -47,18 +45,11 @@ class ValidateVerifyForm(GuardedFormValidation):
     def name(self) -> str:
         return "validate_verify_form"
 
-    def _answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
-        """While the form asks for `slot`, whatever the shopper typed is the candidate answer."""
-        if tracker.get_slot("requested_slot") != slot or latest_intent(tracker) in INTERRUPTING_INTENTS:
-            return {}
-        text = latest_text(tracker).strip()
-        return {slot: text} if text else {}
-
     async def extract_order_number(self, dispatcher, tracker, domain):
-        return self._answer(tracker, "order_number")
+        return answer_to(tracker, "order_number")
 
     async def extract_contact(self, dispatcher, tracker, domain):
-        return self._answer(tracker, "contact")
+        return answer_to(tracker, "contact")
 
     def validate_order_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
         with turn(tracker) as ctx:

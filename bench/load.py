@@ -433,6 +433,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--orders-json", default=None, help="JSON list of {order_number,email,phone} demo orders")
     p.add_argument("--warmup", type=int, default=10, help="uncounted 'hi' turns per run before measuring")
     p.add_argument("--seed", type=int, default=1234, help="seed for the conversation scripts")
+    p.add_argument("--long-rounds", type=int, default=1,
+                   help="repeat the long-conversation phase this many times per target (alternating) and pool the turns")
     p.add_argument("--json-out", default=None, help="also write the result JSON to this file")
     args = p.parse_args(argv)
     for name in ("senders", "conversations", "long_conversations", "warmup"):
@@ -463,10 +465,22 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         sys.stdout.flush()
     # Long conversations in their own phase, every one concurrently, so turn 5 and turn 50 are measured
     # under the same load and their ratio shows only the effect of a growing conversation.
-    for label, url in (("app_long", args.app_url), ("rasa_long", args.rasa_url)):
-        if not long_convs:
-            break
-        res = await run_target(label, url, long_convs, len(long_convs), 0)
+    pooled: dict[str, RunResult] = {}
+    for _round in range(max(1, args.long_rounds) if long_convs else 0):
+        for label, url in (("app_long", args.app_url), ("rasa_long", args.rasa_url)):
+            res = await run_target(label, url, long_convs, len(long_convs), 0)
+            if label in pooled:  # pool rounds: more samples per turn number, same load per round
+                acc = pooled[label]
+                acc.latencies_ms += res.latencies_ms
+                acc.errors.update(res.errors)
+                acc.empty_replies += res.empty_replies
+                acc.turns_attempted += res.turns_attempted
+                acc.elapsed_s += res.elapsed_s
+                for turn_no, values in res.long_turn_ms.items():
+                    acc.long_turn_ms.setdefault(turn_no, []).extend(values)
+            else:
+                pooled[label] = res
+    for label, res in pooled.items():
         runs[label] = res.summary()
         print_summary(runs[label])
         sys.stdout.flush()
@@ -491,6 +505,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "verified_orders": verified,
             "warmup": args.warmup,
             "seed": args.seed,
+            "long_rounds": args.long_rounds,
             "timeout_s": REQUEST_TIMEOUT_S,
             "order": list(runs),
         },

@@ -1,12 +1,9 @@
 """crossdesk command line (`bin/crossdesk …`)."""
 from __future__ import annotations
 
-import csv
 import json
-import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid

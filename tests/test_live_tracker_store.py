@@ -1,7 +1,6 @@
 """bot/rasa_ext/tracker_store.py runs inside Rasa (Python 3.10): exercise it there, with real Redis."""
 from __future__ import annotations
 
-import os
 import subprocess
 import textwrap
 

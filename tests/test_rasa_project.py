@@ -1,9 +1,7 @@
 """The Rasa project itself: data validates cleanly, every flow's test story passes, training is cached."""
 from __future__ import annotations
 
-import json
 import subprocess
-from pathlib import Path
 
 from bot import stack
 

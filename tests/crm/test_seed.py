@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import phonenumbers
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from crm.customers.models import PHONE, Customer, CustomerIdentity
-from crm.db import Base, import_all_models, make_engine
+from crm.db import make_engine
 from crm.migrate import upgrade
 from crm.orders import models as om
 from crm.orders.models import Order
