@@ -1,6 +1,7 @@
 """The crossdesk app: channels in front, the shared pipeline behind, plus health and the handoff API."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -10,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from channels.core.inbox import make_inbox
+from channels.core.outbound import DeliveryReports, Outbound
 from channels.core.pipeline import Pipeline
 from channels.core.rasa_client import RasaClient
 from channels.core.ratelimit import make_rate_limiter
@@ -27,12 +30,19 @@ async def lifespan(app: FastAPI):
     settings = get_settings()
     rasa = RasaClient(settings.rasa_url)
     app.state.rasa = rasa
-    app.state.pipeline = Pipeline(rasa)
+    app.state.outbound = Outbound()
+    app.state.delivery = DeliveryReports()
+    app.state.pipeline = Pipeline(rasa, app.state.outbound)
     app.state.rate_limiter = make_rate_limiter(settings.redis_url, settings.sender_rate_limit,
                                                settings.sender_rate_window_s)
+    app.state.inbox = make_inbox(settings.redis_url, app.state.pipeline.handle_inbound)
+    worker = asyncio.create_task(app.state.inbox.run(), name="inbox")
     yield
+    worker.cancel()
     await rasa.aclose()
     await app.state.rate_limiter.aclose()
+    if hasattr(app.state.inbox, "aclose"):
+        await app.state.inbox.aclose()
 
 
 app = FastAPI(title="crossdesk", version="0.1.0", lifespan=lifespan,

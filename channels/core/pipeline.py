@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from channels.core.messages import InboundMessage, OutboundMessage
 from channels.core.rasa_client import BotUnavailable, RasaClient
 from crm.conversations import service as conversations
-from crm.conversations.models import HANDOFF, INBOUND, OUTBOUND
+from channels.core.outbound import Outbound
+from crm.conversations.models import HANDOFF, INBOUND
 from crm.db import unit_of_work
 from crm.handoff import service as handoff
 
@@ -37,15 +38,6 @@ def _open_turn(msg: InboundMessage) -> Turn:
         return Turn(conv.key, conv.id, conv.customer_id, conv.mode, conv.language)
 
 
-def _store_replies(conversation_id: int, replies: list[OutboundMessage], now) -> None:
-    from crm.conversations.models import Conversation
-
-    with unit_of_work() as session:
-        conv = session.get(Conversation, conversation_id)
-        for reply in replies:
-            conversations.record(session, conv, OUTBOUND, reply.author, reply.text, reply.as_payload(), now)
-
-
 def _holding_reply(conversation_id: int) -> OutboundMessage:
     from crm.conversations.models import Conversation
     from actions.render import Texts
@@ -56,20 +48,33 @@ def _holding_reply(conversation_id: int) -> OutboundMessage:
         return OutboundMessage(Texts(conv.language)("handoff_already", minutes=minutes), author="system")
 
 
+def _text_only_reply(conversation_id: int) -> OutboundMessage:
+    from crm.conversations.models import Conversation
+    from actions.render import Texts
+
+    with unit_of_work() as session:
+        conv = session.get(Conversation, conversation_id)
+        return OutboundMessage(Texts(conv.language)("text_only"), author="system")
+
+
 class Pipeline:
-    def __init__(self, rasa: RasaClient):
+    def __init__(self, rasa: RasaClient, outbound: Outbound):
         self.rasa = rasa
+        self.outbound = outbound
 
     async def handle_inbound(self, msg: InboundMessage) -> list[OutboundMessage]:
         """Store first (nothing is lost), then answer. Raises BotUnavailable if Rasa is down."""
         turn = await run_in_threadpool(_open_turn, msg)
-        if turn.mode == HANDOFF:
+        if not msg.text:  # media, locations, reactions: stored; text-only bot says so for media
+            replies = [await run_in_threadpool(_text_only_reply, turn.conversation_id)] \
+                if msg.metadata.get("unsupported_media") else []
+        elif turn.mode == HANDOFF:
             replies = [await run_in_threadpool(_holding_reply, turn.conversation_id)]
         else:
             metadata = {"channel": msg.channel, "language": turn.language}
             raw = await self.rasa.send(turn.conversation_key, msg.text, metadata)
             replies = [OutboundMessage.from_rasa(r) for r in raw if r.get("text") or r.get("buttons") or r.get("custom")]
-        await run_in_threadpool(_store_replies, turn.conversation_id, replies, msg.received_at)
+        await self.outbound.deliver(turn.conversation_id, replies)
         return replies
 
 

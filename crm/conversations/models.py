@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.db import Base, UTCDateTime, utcnow
@@ -45,5 +45,41 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict] = mapped_column(JSON, default=dict)  # buttons, custom, channel metadata
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Outbound delivery as the provider reports it (queued → sent → delivered → read, or failed).
+    provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(String(500))
+    status_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+# Inbound queue item states
+PENDING = "pending"
+PROCESSING = "processing"
+DONE = "done"
+FAILED = "failed"
+
+
+class InboundQueueItem(Base):
+    """An accepted inbound message waiting to be processed: stored before the provider gets its 200, so a
+    crash or a stopped bot loses nothing; (channel, external_id) is unique, so a provider retry is ignored."""
+
+    __tablename__ = "inbound_queue"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_inbound_queue_channel_external"),
+        Index("ix_inbound_queue_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    sender_id: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text, default="")
+    meta: Mapped[dict] = mapped_column(JSON, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)  # retry back-off
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

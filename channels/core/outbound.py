@@ -1,0 +1,140 @@
+"""The one way anything leaves crossdesk: bot replies, agent replies and (later) campaign messages.
+
+Every outbound message is first written to the transcript, then handed to the channel's sender (if the
+channel delivers asynchronously — WhatsApp, email); the provider's answer and later delivery reports
+(sent → delivered → read, or failed) are recorded on the same row. Synchronous channels (REST, web
+socket) return the replies to the caller, so their rows are marked sent at once.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from channels.core.messages import OutboundMessage
+from crm.conversations import service as conversations
+from crm.conversations.models import INBOUND, OUTBOUND, Conversation, Message
+from crm.db import unit_of_work
+
+log = logging.getLogger("crossdesk.outbound")
+QUEUED, SENT, DELIVERED, READ, FAILED = "queued", "sent", "delivered", "read", "failed"
+_RANK = {QUEUED: 0, SENT: 1, DELIVERED: 2, READ: 3}
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """What a channel sender may need to address a reply (24-hour window, thread headers, language)."""
+
+    conversation_key: str
+    channel: str
+    recipient_id: str
+    language: str
+    last_inbound_at: datetime | None
+    last_inbound_meta: dict[str, Any]
+    now: datetime
+
+
+@dataclass
+class ChannelAdapter:
+    """A channel's sender plus how to turn the generic context into the one it expects."""
+
+    sender: Any  # async send(recipient_id, messages, ctx) -> list[result]
+    make_context: Callable[[DeliveryContext], Any] = field(default=lambda ctx: ctx)
+
+
+def _result_fields(result: Any) -> tuple[bool, str | None, str | None]:
+    ok = bool(getattr(result, "ok", True))
+    provider_id = getattr(result, "provider_message_id", None) or getattr(result, "wamid", None) or \
+        getattr(result, "message_id", None)
+    error = getattr(result, "error", None) or getattr(result, "error_title", None)
+    code = getattr(result, "error_code", None)
+    if not ok and code:
+        error = f"{code}: {error}" if error else str(code)
+    return ok, provider_id, error
+
+
+class Outbound:
+    def __init__(self) -> None:
+        self.adapters: dict[str, ChannelAdapter] = {}
+
+    def register(self, channel: str, adapter: ChannelAdapter) -> None:
+        self.adapters[channel] = adapter
+
+    async def deliver(self, conversation_id: int, replies: list[OutboundMessage]) -> list[int]:
+        """Record the replies and send them on the conversation's channel; returns the message ids."""
+        if not replies:
+            return []
+        ids, ctx = await run_in_threadpool(self._record, conversation_id, replies)
+        adapter = self.adapters.get(ctx.channel)
+        if adapter is None:
+            return ids
+        try:
+            results = await adapter.sender.send(ctx.recipient_id, replies, adapter.make_context(ctx))
+        except Exception as exc:  # a sender bug or an unreachable provider: recorded, never lost silently
+            log.exception("delivery failed on %s for %s", ctx.channel, ctx.conversation_key)
+            results = [type("Failure", (), {"ok": False, "error": str(exc)[:400]})()]
+        await run_in_threadpool(self._record_results, ids, list(results or []))
+        return ids
+
+    def _record(self, conversation_id: int, replies: list[OutboundMessage]) -> tuple[list[int], DeliveryContext]:
+        now = datetime.now(timezone.utc)
+        with unit_of_work() as session:
+            conv = session.get(Conversation, conversation_id)
+            synchronous = conv.channel not in self.adapters
+            rows = []
+            for reply in replies:
+                msg = conversations.record(session, conv, OUTBOUND, reply.author, reply.text, reply.as_payload(), now)
+                msg.delivery_status = SENT if synchronous else QUEUED
+                msg.status_updated_at = now
+                rows.append(msg)
+            last_in = session.scalar(select(Message).where(Message.conversation_id == conv.id,
+                                                           Message.direction == INBOUND)
+                                     .order_by(Message.id.desc()).limit(1))
+            session.flush()
+            ctx = DeliveryContext(conv.key, conv.channel, conv.external_id, conv.language, conv.last_inbound_at,
+                                  dict((last_in.payload or {}).get("metadata") or {}) if last_in else {}, now)
+            return [m.id for m in rows], ctx
+
+    @staticmethod
+    def _record_results(ids: list[int], results: list[Any]) -> None:
+        """One result per message, or (split / merged sends) the last result stands for all of them."""
+        now = datetime.now(timezone.utc)
+        with unit_of_work() as session:
+            for index, message_id in enumerate(ids):
+                if not results:
+                    break
+                result = results[index] if len(results) == len(ids) else results[-1]
+                ok, provider_id, error = _result_fields(result)
+                msg = session.get(Message, message_id)
+                msg.delivery_status = SENT if ok else FAILED
+                msg.provider_message_id = provider_id
+                msg.delivery_error = None if ok else (error or "failed")[:500]
+                msg.status_updated_at = now
+
+
+class DeliveryReports:
+    """Provider status callbacks (e.g. WhatsApp `statuses`) applied to the outbound message they concern."""
+
+    async def record_status(self, channel: str, provider_message_id: str, status: str, at: datetime | None = None,
+                            errors: list[dict] | None = None) -> bool:
+        return await run_in_threadpool(self._apply, channel, provider_message_id, status, at, errors or [])
+
+    @staticmethod
+    def _apply(channel, provider_message_id, status, at, errors) -> bool:
+        with unit_of_work() as session:
+            msg = session.scalar(select(Message).join(Conversation).where(
+                Message.provider_message_id == provider_message_id, Conversation.channel == channel))
+            if msg is None:
+                return False
+            # Reports arrive out of order: never step back from read to delivered; failed always counts.
+            if status == FAILED or _RANK.get(status, -1) > _RANK.get(msg.delivery_status or QUEUED, -1):
+                msg.delivery_status = status
+                msg.status_updated_at = at or datetime.now(timezone.utc)
+                if status == FAILED:
+                    msg.delivery_error = "; ".join(f"{e.get('code')}: {e.get('title')}" for e in errors)[:500] or "failed"
+            return True
