@@ -27,9 +27,10 @@ def now() -> datetime:
 class TurnContext:
     session: object
     conversation_key: str
-    customer_id: int | None
+    customer_id: int | None  # only when the channel identity is trusted (proof of ownership)
     texts: Texts
     now: datetime
+    trusted_phone: str | None = None  # the WhatsApp sender's phone
 
 
 @contextmanager
@@ -38,7 +39,9 @@ def turn(tracker: Tracker):
     with unit_of_work() as session:
         conv = conversations.find_by_key(session, tracker.sender_id)
         language = conv.language if conv is not None else None
-        yield TurnContext(session, tracker.sender_id, conv.customer_id if conv else None, Texts(language), now())
+        trusted = conv is not None and conv.identity_trusted
+        yield TurnContext(session, tracker.sender_id, conv.customer_id if trusted else None, Texts(language), now(),
+                          conv.external_id if conv is not None and conv.channel == "whatsapp" else None)
 
 
 def latest_text(tracker: Tracker) -> str:

@@ -60,7 +60,7 @@ class ValidateVerifyForm(GuardedFormValidation):
             if verification.granted_order(ctx.session, ctx.conversation_key, number, ctx.now):
                 return {"order_number": number, "contact": f"{VERIFIED_PREFIX}grant"}
             by_identity = verification.verify_with_identity(ctx.session, ctx.conversation_key, number,
-                                                            ctx.customer_id, ctx.now)
+                                                            ctx.customer_id, ctx.now, trusted_phone=ctx.trusted_phone)
             if by_identity.outcome is Outcome.VERIFIED:
                 return {"order_number": number, "contact": f"{VERIFIED_PREFIX}identity"}
             return {"order_number": number}

@@ -183,5 +183,13 @@ def bench(ctx: typer.Context) -> None:
     main(ctx.args)
 
 
+@app.command("bench-whatsapp", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_whatsapp(ctx: typer.Context) -> None:
+    """Benchmark signed WhatsApp webhook ingestion (options: see bench/whatsapp_ingest.py)."""
+    from bench.whatsapp_ingest import main
+
+    main(ctx.args)
+
+
 if __name__ == "__main__":
     app()

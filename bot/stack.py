@@ -154,15 +154,23 @@ class Stack:
             f"http://127.0.0.1:{self.actions_port}/webhook", self.database_url, self.redis_url)))
         self._spawn("actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
                                 str(self.actions_port)], self._env())
-        rasa_env = _rasa_env()
-        rasa_env.update(self.extra_env)
-        self._spawn("rasa", [rasa_python(), "-m", "rasa", "run", "--enable-api", "--port", str(self.rasa_port),
-                             "--interface", "127.0.0.1", "--model", str(self.model), "--endpoints", str(endpoints),
-                             "--credentials", "bot/credentials.yml"], rasa_env)
+        self._spawn_rasa()
         self._spawn("app", [sys.executable, "-m", "uvicorn", "channels.app:app", "--host", "127.0.0.1",
                             "--port", str(self.app_port), "--no-access-log"], self._env())
         self.wait_ready(timeout)
         return self
+
+    def _spawn_rasa(self) -> None:
+        rasa_env = _rasa_env()
+        rasa_env.update(self.extra_env)
+        self._spawn("rasa", [rasa_python(), "-m", "rasa", "run", "--enable-api", "--port", str(self.rasa_port),
+                             "--interface", "127.0.0.1", "--model", str(self.model), "--endpoints",
+                             str(self.state_dir / "endpoints.yml"), "--credentials", "bot/credentials.yml"], rasa_env)
+
+    def restart_rasa(self, timeout: float = 240) -> None:
+        """Start Rasa again after stop_process("rasa") (tests of what happens while the bot is down)."""
+        self._spawn_rasa()
+        self.wait_ready(timeout)
 
     def start_bare_rasa(self, timeout: float = 240) -> str:
         """A second, unmodified Rasa server (default in-memory stores) with the same model and action

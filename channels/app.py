@@ -3,20 +3,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from datetime import datetime, timezone
 
+import httpx
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from channels.core.inbox import make_inbox
-from channels.core.outbound import DeliveryReports, Outbound
+from channels.core.outbound import ChannelAdapter, DeliveryReports, Outbound
+from channels.email import api as email_api
+from channels.email.smtp import EmailSendContext
+from channels.whatsapp import api as whatsapp
+from channels.whatsapp.graph import Pacer, SendContext
 from channels.core.pipeline import Pipeline
 from channels.core.rasa_client import RasaClient
 from channels.core.ratelimit import make_rate_limiter
 from channels.rest.api import router as rest_router
+from channels.web.api import router as web_router
 from crm.config import get_settings
 from crm.conversations import service as conversations
 from crm.db import get_engine, unit_of_work
@@ -36,18 +44,57 @@ async def lifespan(app: FastAPI):
     app.state.rate_limiter = make_rate_limiter(settings.redis_url, settings.sender_rate_limit,
                                                settings.sender_rate_window_s)
     app.state.inbox = make_inbox(settings.redis_url, app.state.pipeline.handle_inbound)
-    worker = asyncio.create_task(app.state.inbox.run(), name="inbox")
+    whatsapp_http = _register_whatsapp(app)
+    email_poller = _start_email(app)
+    # CROSSDESK_INBOX_WORKER=0 only accepts (used by the ingestion benchmark to measure the webhook path alone).
+    worker = asyncio.create_task(app.state.inbox.run(), name="inbox") \
+        if os.environ.get("CROSSDESK_INBOX_WORKER", "1") != "0" else None
     yield
-    worker.cancel()
+    if worker is not None:
+        worker.cancel()
+    if whatsapp_http is not None:
+        await whatsapp_http.aclose()
+    if email_poller is not None:
+        email_poller.cancel()
     await rasa.aclose()
     await app.state.rate_limiter.aclose()
     if hasattr(app.state.inbox, "aclose"):
         await app.state.inbox.aclose()
 
 
+def _register_whatsapp(app: FastAPI) -> httpx.AsyncClient | None:
+    """Send WhatsApp replies through the Graph API when the channel is configured (WHATSAPP_* variables)."""
+    settings = whatsapp.settings_from_env()
+    app.state.whatsapp_settings = settings
+    if not settings.configured:
+        return None
+    http = httpx.AsyncClient(timeout=30)
+    pacer = Pacer(recipient_interval=float(os.environ.get("WHATSAPP_RECIPIENT_INTERVAL_S", "6")),
+                  burst=int(os.environ.get("WHATSAPP_RECIPIENT_BURST", "3")))
+    app.state.outbound.register("whatsapp", ChannelAdapter(whatsapp.make_sender(settings, http, pacer=pacer),
+                                                           make_context=SendContext.from_delivery))
+    return http
+
+
+def _start_email(app: FastAPI) -> asyncio.Task | None:
+    """Reply by SMTP when configured; poll the IMAP mailbox when configured (SMTP_* / IMAP_* variables)."""
+    settings = email_api.settings_from_env()
+    app.state.email_settings = settings
+    if settings.smtp_enabled:
+        app.state.outbound.register("email", ChannelAdapter(settings.make_sender(), make_context=lambda ctx: (
+            EmailSendContext.from_inbound(SimpleNamespace(metadata=ctx.last_inbound_meta), language=ctx.language))))
+    if not settings.imap_enabled:
+        return None
+    accept = email_api.make_raw_acceptor(app.state.inbox.accept, settings.own_addresses)
+    return asyncio.create_task(settings.make_poller().run(accept, settings.imap_interval_s), name="imap")
+
+
 app = FastAPI(title="crossdesk", version="0.1.0", lifespan=lifespan,
               description="Self-hosted multilingual customer-service bot for cross-border shops.")
 app.include_router(rest_router)
+app.include_router(whatsapp.router)
+app.include_router(email_api.router)
+app.include_router(web_router)
 
 
 @app.exception_handler(RequestValidationError)
@@ -108,4 +155,5 @@ def conversation_messages(key: str):
         if conv is None:
             raise HTTPException(404, "no such conversation")
         return [{"direction": m.direction, "author": m.author, "text": m.text, "payload": m.payload,
-                 "created_at": m.created_at.isoformat()} for m in conversations.transcript(session, conv)]
+                 "created_at": m.created_at.isoformat(), "delivery_status": m.delivery_status,
+                 "provider_message_id": m.provider_message_id} for m in conversations.transcript(session, conv)]

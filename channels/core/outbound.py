@@ -50,7 +50,7 @@ class ChannelAdapter:
 def _result_fields(result: Any) -> tuple[bool, str | None, str | None]:
     ok = bool(getattr(result, "ok", True))
     provider_id = getattr(result, "provider_message_id", None) or getattr(result, "wamid", None) or \
-        getattr(result, "message_id", None)
+        getattr(result, "message_id", None) or getattr(result, "external_id", None)
     error = getattr(result, "error", None) or getattr(result, "error_title", None)
     code = getattr(result, "error_code", None)
     if not ok and code:

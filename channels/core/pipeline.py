@@ -4,15 +4,18 @@ conversation), store and return the replies. Channels call `handle_inbound` and 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from channels.core.messages import InboundMessage, OutboundMessage
 from channels.core.rasa_client import BotUnavailable, RasaClient
+from crm.contacts import extract_order_number
 from crm.conversations import service as conversations
 from channels.core.outbound import Outbound
-from crm.conversations.models import HANDOFF, INBOUND
+from crm.conversations.models import HANDOFF, INBOUND, OUTBOUND, Message
 from crm.db import unit_of_work
 from crm.handoff import service as handoff
 
@@ -26,16 +29,44 @@ class Turn:
     customer_id: int | None
     mode: str
     language: str
+    bot_text: str  # what Rasa gets: a tapped button's payload, or the text
+
+
+_NUMBER_CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+
+
+def _bot_text(session, conv, msg: InboundMessage) -> str:
+    """A button tap sends its payload; a bare number answers numbered options (email, long lists); an order
+    number the channel found elsewhere (an email's subject) joins the text when the text has none."""
+    if msg.metadata.get("payload"):
+        return str(msg.metadata["payload"])
+    hint = msg.metadata.get("order_hint")
+    if hint and not extract_order_number(msg.text):
+        return f"{msg.text} {hint}"
+    match = _NUMBER_CHOICE.match(msg.text)
+    if match:
+        last = session.scalar(select(Message).where(Message.conversation_id == conv.id, Message.direction == OUTBOUND)
+                              .order_by(Message.id.desc()).limit(1))
+        buttons = (last.payload or {}).get("buttons") if last is not None else None
+        if buttons and 1 <= int(match.group(1)) <= len(buttons):
+            return str(buttons[int(match.group(1)) - 1].get("payload") or msg.text)
+    return msg.text
 
 
 def _open_turn(msg: InboundMessage) -> Turn:
     with unit_of_work() as session:
         conv = conversations.get_or_create(session, msg.channel, msg.sender_id, msg.received_at)
-        conversations.link_customer(session, conv, conversations.trusted_identity(msg.metadata))
-        conversations.record(session, conv, INBOUND, "shopper", msg.text,
-                             {"metadata": msg.metadata, "external_id": msg.external_id}, msg.received_at)
+        identity, trusted = conversations.channel_identity(msg.channel, msg.sender_id, msg.metadata)
+        conversations.link_customer(session, conv, identity, trusted)
+        already = msg.external_id is not None and session.scalar(
+            select(Message.id).where(Message.conversation_id == conv.id, Message.direction == INBOUND,
+                                     Message.provider_message_id == msg.external_id).limit(1))
+        if not already:  # a retry after the bot was down must not add the message to the transcript twice
+            stored = conversations.record(session, conv, INBOUND, "shopper", msg.text,
+                                          {"metadata": msg.metadata, "external_id": msg.external_id}, msg.received_at)
+            stored.provider_message_id = msg.external_id
         session.flush()
-        return Turn(conv.key, conv.id, conv.customer_id, conv.mode, conv.language)
+        return Turn(conv.key, conv.id, conv.customer_id, conv.mode, conv.language, _bot_text(session, conv, msg))
 
 
 def _holding_reply(conversation_id: int) -> OutboundMessage:
@@ -72,7 +103,7 @@ class Pipeline:
             replies = [await run_in_threadpool(_holding_reply, turn.conversation_id)]
         else:
             metadata = {"channel": msg.channel, "language": turn.language}
-            raw = await self.rasa.send(turn.conversation_key, msg.text, metadata)
+            raw = await self.rasa.send(turn.conversation_key, turn.bot_text, metadata)
             replies = [OutboundMessage.from_rasa(r) for r in raw if r.get("text") or r.get("buttons") or r.get("custom")]
         await self.outbound.deliver(turn.conversation_id, replies)
         return replies

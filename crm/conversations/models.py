@@ -22,6 +22,9 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(200))  # sender id on that channel
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    # True when the link comes from an identity the channel vouches for (WhatsApp's signed sender phone,
+    # a shop-signed identity); only then does it count as proof of order ownership.
+    identity_trusted: Mapped[bool] = mapped_column(default=False)
     language: Mapped[str] = mapped_column(String(8), default="en")
     mode: Mapped[str] = mapped_column(String(16), default=BOT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

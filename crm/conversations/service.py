@@ -73,11 +73,34 @@ def trusted_identity(metadata: dict, secret: str | None = None) -> tuple[str, st
     return (kind, normalized) if normalized else None
 
 
-def link_customer(session: Session, conv: Conversation, identity: tuple[str, str] | None) -> None:
+def link_customer(session: Session, conv: Conversation, identity: tuple[str, str] | None,
+                  trusted: bool = True) -> None:
     """Attach the conversation to the customer the channel identity belongs to (first match wins)."""
-    if conv.customer_id is not None or identity is None:
+    if identity is None:
         return
-    conv.customer_id = customer_for_identity(session, *identity)
+    customer_id = customer_for_identity(session, *identity)
+    if customer_id is None:
+        return
+    if conv.customer_id is None:
+        conv.customer_id = customer_id
+    if trusted and conv.customer_id == customer_id:
+        conv.identity_trusted = True
+
+
+def channel_identity(channel: str, sender_id: str, metadata: dict) -> tuple[tuple[str, str] | None, bool]:
+    """(identity, trusted) a channel gives for its sender.
+
+    WhatsApp: the sender phone, signed by Meta's webhook signature — trusted. Email: the From address —
+    links the customer but proves nothing (From is easy to forge). REST / web: only a shop-signed identity.
+    """
+    if channel == "whatsapp":
+        phone = normalize_phone(sender_id)
+        return ((PHONE, phone), True) if phone else (None, False)
+    if channel == "email":
+        address = normalize_email(str((metadata or {}).get("from") or ""))
+        return ((EMAIL, address), False) if address else (None, False)
+    identity = trusted_identity(metadata)
+    return (identity, True) if identity else (None, False)
 
 
 def record(session: Session, conv: Conversation, direction: str, author: str, text: str, payload: dict,
@@ -96,4 +119,4 @@ def transcript(session: Session, conv: Conversation, limit: int = 200) -> list[M
 
 
 __all__ = ["INBOUND", "OUTBOUND", "conversation_key", "get_or_create", "find_by_key", "record", "transcript",
-           "trusted_identity", "link_customer", "customer_for_identity", "identity_signature"]
+           "trusted_identity", "link_customer", "customer_for_identity", "identity_signature", "channel_identity"]

@@ -94,21 +94,40 @@ def verify_with_contact(session: Session, conversation_key: str, order_text: str
     if method is None:
         return VerificationResult(Outcome.NOT_VERIFIED)
     _grant(session, conversation_key, order, method, now, settings)
+    _link_conversation(session, conversation_key, order)
     return VerificationResult(Outcome.VERIFIED, order, method)
 
 
+def _link_conversation(session: Session, conversation_key: str, order: Order) -> None:
+    """A verified order tells us who an anonymous (e.g. web) conversation belongs to."""
+    from crm.conversations.service import find_by_key
+
+    conv = find_by_key(session, conversation_key)
+    if conv is not None and conv.customer_id is None:
+        conv.customer_id = order.customer_id
+
+
 def verify_with_identity(session: Session, conversation_key: str, order_text: str, customer_id: int | None,
-                         now: datetime, settings: Settings | None = None) -> VerificationResult:
-    """A conversation whose channel identity is the order's customer needs no second factor."""
+                         now: datetime, settings: Settings | None = None,
+                         trusted_phone: str | None = None) -> VerificationResult:
+    """A conversation whose trusted channel identity is the order's customer — or whose trusted phone
+    (WhatsApp sender) is the phone on the order — needs no second factor."""
     settings = settings or get_settings()
     number = extract_order_number(order_text)
-    if not number or customer_id is None:
+    if not number or (customer_id is None and not trusted_phone):
         return VerificationResult(Outcome.INCOMPLETE)
     order = session.scalar(select(Order).where(Order.number == number))
-    if order is None or order.customer_id != customer_id:
+    if order is None:
         return VerificationResult(Outcome.INCOMPLETE)  # fall through to asking for email/phone
-    _grant(session, conversation_key, order, "identity", now, settings)
-    return VerificationResult(Outcome.VERIFIED, order, "identity")
+    if customer_id is not None and order.customer_id == customer_id:
+        method = "identity"
+    elif trusted_phone and order.contact_phone and hmac.compare_digest(trusted_phone.encode(),
+                                                                       order.contact_phone.encode()):
+        method = "phone_identity"
+    else:
+        return VerificationResult(Outcome.INCOMPLETE)
+    _grant(session, conversation_key, order, method, now, settings)
+    return VerificationResult(Outcome.VERIFIED, order, method)
 
 
 def granted_order(session: Session, conversation_key: str, order_number: str | None, now: datetime) -> Order | None:

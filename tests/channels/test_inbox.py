@@ -6,7 +6,6 @@ import os
 import uuid
 from datetime import datetime, timezone
 
-import pytest
 import redis
 
 from channels.core.inbox import DbInbox, RedisInbox

@@ -121,3 +121,13 @@ def test_record_and_transcript(session):
         ("out", "bot", "checking")]
     assert msgs[1].payload == {"buttons": [{"title": "Track"}]} and msgs[2].payload == {}
     assert [m.text for m in transcript(session, conv, limit=2)] == ["where is CD-104233", "checking"]
+
+
+def test_channel_identities_trusted_or_not(session):
+    from crm.conversations.service import channel_identity
+
+    assert channel_identity("whatsapp", "+4915112345678", {}) == (("phone", "+4915112345678"), True)
+    assert channel_identity("whatsapp", "not-a-phone", {}) == (None, False)
+    assert channel_identity("email", "thread-1", {"from": "Anna <Anna.Schmidt@Example.com>"}) == \
+        (("email", "anna.schmidt@example.com"), False)  # links, proves nothing
+    assert channel_identity("web", "sess", {"identity": {"kind": "email", "value": "a@b.co"}}) == (None, False)

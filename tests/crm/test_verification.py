@@ -1,7 +1,7 @@
 """Ownership proof: grants, no enumeration, rate limits, expiry."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
@@ -172,3 +172,20 @@ def test_non_ascii_contact_email_on_order_does_not_crash(session):
     make_order(session, customer, number="CD-104240", contact_email="jürgen@müller.de", contact_phone=None)
     result = verify_with_contact(session, CONV, "CD-104240", "anna@example.de", NOW, settings())
     assert result.outcome is Outcome.NOT_VERIFIED
+
+
+def test_whatsapp_phone_matching_the_order_counts_as_identity(session):
+    from crm.verification.service import Outcome, granted_order, verify_with_identity
+    from tests.crm.factories import make_customer, make_order
+
+    now = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+    customer = make_customer(session)
+    order = make_order(session, customer, contact_phone="+4915112345678")
+    session.flush()
+    wrong = verify_with_identity(session, "whatsapp:+4915199999999", order.number, None, now,
+                                 trusted_phone="+4915199999999")
+    assert wrong.outcome is Outcome.INCOMPLETE  # falls back to asking for email/phone
+    right = verify_with_identity(session, "whatsapp:+4915112345678", order.number, None, now,
+                                 trusted_phone="+4915112345678")
+    assert right.outcome is Outcome.VERIFIED and right.method == "phone_identity"
+    assert granted_order(session, "whatsapp:+4915112345678", order.number, now) is not None

@@ -8,7 +8,37 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
+from tests.email.conftest import dovecot  # noqa: F401,F811  (a real IMAP server for the email channel)
+
 IDENTITY_SECRET = "e2e-identity-secret"
+WHATSAPP_SECRET = "e2e-whatsapp-app-secret"
+
+
+SUPPORT_ADDRESS = "support@shop.example"
+
+
+@pytest.fixture(scope="session")
+def smtp_capture():
+    """A real SMTP server (aiosmtpd) on loopback capturing what the app sends."""
+    from aiosmtpd.controller import Controller
+
+    from tests.email.conftest import _Capture, free_port
+
+    handler = _Capture()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_graph():
+    """A real HTTP server on loopback playing Meta's Graph API (validates bodies and the token)."""
+    from tests.whatsapp.fake_graph import FakeGraph
+
+    graph = FakeGraph(token="e2e-graph-token").start()
+    yield graph
+    graph.stop()
 
 
 def seeded_database(url: str) -> None:
@@ -27,14 +57,24 @@ def seeded_database(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_stack(model, tmp_path_factory):
+def live_stack(model, tmp_path_factory, fake_graph, dovecot, smtp_capture):  # noqa: F811
     from bot.stack import Stack
 
     state = tmp_path_factory.mktemp("stack")
     url = f"sqlite:///{state}/crossdesk.db"
     seeded_database(url)
     stack = Stack(model=model, state_dir=state, database_url=url,
-                  extra_env={"CROSSDESK_IDENTITY_SECRET": IDENTITY_SECRET})
+                  extra_env={"CROSSDESK_IDENTITY_SECRET": IDENTITY_SECRET, "WHATSAPP_APP_SECRET": WHATSAPP_SECRET,
+                             "WHATSAPP_VERIFY_TOKEN": "e2e-verify", "WHATSAPP_ACCESS_TOKEN": "e2e-graph-token",
+                             "WHATSAPP_PHONE_NUMBER_ID": fake_graph.phone_number_id,
+                             "WHATSAPP_GRAPH_URL": fake_graph.base_url,
+                             # tests talk faster than people: keep pacing on the path, shorten it
+                             "WHATSAPP_RECIPIENT_INTERVAL_S": "0.05", "WHATSAPP_RECIPIENT_BURST": "5",
+                             # email: a real Dovecot mailbox polled by IMAP, replies to a real SMTP server
+                             "IMAP_HOST": dovecot.host, "IMAP_PORT": str(dovecot.port), "IMAP_USER": dovecot.user,
+                             "IMAP_PASSWORD": dovecot.password, "IMAP_SSL": "0", "IMAP_POLL_INTERVAL": "0.5",
+                             "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_capture[0].port),
+                             "SMTP_FROM": SUPPORT_ADDRESS, "SMTP_STARTTLS": "0"})
     try:
         stack.start()
         yield stack

@@ -1,0 +1,1 @@
+"""Email channel edge: email <-> normalized messages (mime), SMTP out (smtp), IMAP in (imap), Postmark webhook (api)."""

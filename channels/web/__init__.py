@@ -1,0 +1,1 @@
+"""Web chat channel: full-page chat, embeddable widget and its WebSocket (see channels/web/api.py)."""

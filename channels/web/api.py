@@ -1,0 +1,223 @@
+"""Web chat channel: a full-page chat, a one-line embed script for shops, and the WebSocket behind both.
+
+Embedding on a shop's site — one line, no build step, nothing from a CDN::
+
+    <script src="https://shop-support.example/widget.js" data-crossdesk async></script>
+
+``/widget.js`` finds its own ``<script>`` tag, takes the app's origin from its ``src`` and adds a launcher
+button (in a shadow root, so the shop's CSS cannot touch it) that opens an ``<iframe>`` on ``/chat?embed=1``.
+The chat therefore always runs on the app's origin: the shop page never sees the conversation, and the
+chat's close button talks to the launcher only through ``postMessage`` (origin-checked on both sides).
+Optional attributes on the tag: ``data-label="Chat with us"`` (launcher text), ``data-position="left"``.
+
+Routes
+- ``GET /chat`` — the chat page; ``GET /widget.js`` — the embed script; ``GET /web/static/<file>`` — its
+  assets (channels/web/static/, plain HTML/CSS/JS).
+- ``WS /ws/chat?session=<id>`` — JSON frames. Client → ``{"type":"hello","locale":"de-DE"}``,
+  ``{"type":"message","text":"...","client_id":"<uuid>"}``, ``{"type":"button","payload":"/track",
+  "title":"Track my order"}``. Server → ``{"type":"ack","client_id":...}`` once a message is accepted,
+  ``{"type":"typing"}`` while the bot works, ``{"type":"message","author":"bot","text":...,"buttons":[...],
+  "ts":"<ISO 8601 UTC>"}`` per reply, ``{"type":"error","message":...}`` (the socket stays open after a bad
+  frame; only an invalid session id closes it, code 1008).
+- ``GET /api/web/{session}/history`` — the transcript, so the widget shows the conversation again on load.
+
+Session ids and who can read what
+The session id is created in the browser (``crypto.getRandomValues``, 128 bits, base64url) and kept in the
+app origin's localStorage, so a reload or reconnect continues the same conversation (Rasa sender and CRM key
+``web:<session>``). It is the only credential of an anonymous web visitor — a bearer secret like a
+password-reset link: whoever holds it can read that transcript and continue that conversation, including
+an order verification already granted to it. Guessing one is hopeless (2^128 possibilities, and ids must
+match ``^[A-Za-z0-9_-]{16,64}$``); the history endpoint only ever reads ``web:`` conversations, answers an
+unknown id exactly like an empty one, and sends ``Cache-Control: no-store``. Do not log query strings in a
+reverse proxy in front of ``/ws/chat`` if those logs are widely readable. No cookies are involved, so a
+foreign page opening the WebSocket gains nothing without the id.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from channels.core.messages import InboundMessage, OutboundMessage, clean_text
+from channels.core.rasa_client import BotUnavailable
+from crm.config import get_settings
+from crm.conversations import service as conversations
+from crm.conversations.models import INBOUND
+from crm.db import unit_of_work
+
+router = APIRouter(tags=["web chat"])
+
+STATIC = Path(__file__).parent / "static"
+SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+MAX_FRAME_CHARS = 64 * 1024
+MAX_TITLE_CHARS = 200
+CHANNEL = "web"
+
+# The chat page runs only its own files; inline script/markup injected anywhere would not execute.
+# frame-ancestors * lets any shop embed the widget's iframe.
+CHAT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; object-src 'none'; frame-ancestors *")
+STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+                ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml"}
+
+
+def _static(name: str, **headers: str) -> FileResponse:
+    path = STATIC / name
+    return FileResponse(path, media_type=STATIC_TYPES[path.suffix],
+                        headers={"X-Content-Type-Options": "nosniff", **headers})
+
+
+@router.get("/chat", summary="Full-page web chat", include_in_schema=True)
+async def chat_page() -> FileResponse:
+    return _static("chat.html", **{"Content-Security-Policy": CHAT_CSP, "Cache-Control": "no-cache",
+                                   "Referrer-Policy": "no-referrer"})
+
+
+@router.get("/widget.js", summary="Embed script for a shop's site (see module docs)")
+async def widget_js() -> FileResponse:
+    return _static("widget.js", **{"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})
+
+
+@router.get("/web/static/{name}", summary="Web chat assets", include_in_schema=False)
+async def static_asset(name: str) -> FileResponse:
+    # Only plain file names directly in static/ — never a path.
+    if "/" in name or "\\" in name or name.startswith(".") or Path(name).suffix not in STATIC_TYPES:
+        raise HTTPException(404, "not found")
+    if not (STATIC / name).is_file():
+        raise HTTPException(404, "not found")
+    return _static(name, **{"Cache-Control": "no-cache"})
+
+
+def valid_session(session: str | None) -> bool:
+    return isinstance(session, str) and SESSION_RE.fullmatch(session) is not None
+
+
+def _history(session: str) -> list[dict[str, Any]]:
+    with unit_of_work() as db:
+        conv = conversations.find_by_key(db, conversations.conversation_key(CHANNEL, session))
+        if conv is None:
+            return []
+        out = []
+        for m in conversations.transcript(db, conv):
+            payload = m.payload or {}
+            if m.direction == INBOUND:
+                title = (payload.get("metadata") or {}).get("button_title")
+                out.append({"author": "shopper", "text": title or m.text, "ts": _iso(m.created_at)})
+            else:
+                out.append({"author": m.author, "text": m.text, "buttons": payload.get("buttons") or [],
+                            "ts": _iso(m.created_at)})
+        return out
+
+
+@router.get("/api/web/{session}/history", summary="Transcript of a web chat session (for the widget)")
+async def history(session: str) -> Response:
+    if not valid_session(session):
+        raise HTTPException(400, "invalid session id")
+    messages = await run_in_threadpool(_history, session)
+    return Response(json.dumps({"messages": messages}), media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+def _iso(ts: datetime) -> str:
+    if ts.tzinfo is None:  # SQLite hands back naive UTC
+        ts = ts.replace(tzinfo=timezone.utc)
+    return ts.astimezone(timezone.utc).isoformat()
+
+
+def _reply_frame(reply: OutboundMessage) -> dict[str, Any]:
+    return {"type": "message", "author": reply.author, "text": reply.text,
+            "buttons": [{"title": b.title, "payload": b.payload} for b in reply.buttons],
+            "ts": _iso(datetime.now(timezone.utc))}
+
+
+class _Conversation:
+    """One open socket: validates frames and passes accepted messages to the pipeline."""
+
+    def __init__(self, ws: WebSocket, session: str):
+        self.ws, self.session, self.locale = ws, session, None
+
+    async def error(self, message: str, **extra: Any) -> None:
+        await self.ws.send_json({"type": "error", "message": message, **extra})
+
+    async def frame(self, raw: str) -> None:
+        if len(raw) > MAX_FRAME_CHARS:
+            return await self.error(f"frame over {MAX_FRAME_CHARS} characters")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return await self.error("frame is not valid JSON")
+        if not isinstance(data, dict):
+            return await self.error('expected a JSON object like {"type": "message", "text": "..."}')
+        kind = data.get("type")
+        if kind == "hello":
+            locale = data.get("locale")
+            if isinstance(locale, str) and LOCALE_RE.fullmatch(locale):
+                self.locale = locale
+            return None
+        if kind == "message":
+            return await self.message(data.get("text"), data.get("client_id"), None)
+        if kind == "button":
+            title = data.get("title")
+            title = clean_text(title)[:MAX_TITLE_CHARS] if isinstance(title, str) else None
+            return await self.message(data.get("payload"), data.get("client_id"), title or None)
+        return await self.error("unknown frame type; expected hello, message or button")
+
+    async def message(self, text: Any, client_id: Any, button_title: str | None) -> None:
+        client_id = client_id if isinstance(client_id, str) and CLIENT_ID_RE.fullmatch(client_id) else None
+        ref = {"client_id": client_id} if client_id else {}
+        if not isinstance(text, str):
+            return await self.error("'text' must be a string", **ref)
+        text = clean_text(text)
+        if not text:
+            return await self.error("the message is empty", **ref)
+        limit = get_settings().max_message_chars
+        if len(text) > limit:
+            return await self.error(f"the message is longer than {limit} characters; please send a shorter message",
+                                    **ref)
+        if not await self.ws.app.state.rate_limiter.allow(f"{CHANNEL}:{self.session}"):
+            return await self.error("you're sending messages very quickly; please wait a moment and try again", **ref)
+        metadata: dict[str, Any] = {"locale": self.locale}
+        if button_title:
+            metadata["button_title"] = button_title
+        inbound = InboundMessage(channel=CHANNEL, sender_id=self.session, text=text,
+                                 received_at=datetime.now(timezone.utc), metadata=metadata, external_id=client_id)
+        if client_id:
+            await self.ws.send_json({"type": "ack", "client_id": client_id})
+        await self.ws.send_json({"type": "typing"})
+        try:
+            replies = await self.ws.app.state.pipeline.handle_inbound(inbound)
+        except BotUnavailable:
+            return await self.error("the assistant is temporarily unavailable; your message was saved, "
+                                    "please retry shortly", **ref)
+        for reply in replies:
+            await self.ws.send_json(_reply_frame(reply))
+
+
+@router.websocket("/ws/chat")
+async def chat_socket(ws: WebSocket, session: str | None = None) -> None:
+    await ws.accept()
+    if not valid_session(session):
+        await ws.send_json({"type": "error", "message": "invalid session id"})
+        await ws.close(code=1008)
+        return
+    conv = _Conversation(ws, session)
+    try:
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            raw = msg.get("text")
+            if raw is None:
+                await conv.error("send text frames with JSON")
+                continue
+            await conv.frame(raw)
+    except WebSocketDisconnect:
+        return

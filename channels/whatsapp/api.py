@@ -1,0 +1,174 @@
+"""WhatsApp Cloud API webhook: GET = Meta's subscription handshake, POST = signed notifications.
+
+POST: raw body (≤ 1 MiB) → X-Hub-Signature-256 check (nothing unsigned is processed) → JSON → parse →
+`app.state.inbox.accept(msg)` for each message and `app.state.delivery.record_status(...)` for each status →
+200 at once (Meta retries anything else). The bot runs later, from the inbox; replies leave through the
+outbound layer and `WhatsAppSender` (channels/whatsapp/graph.py).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from channels.whatsapp.graph import GraphClient, Pacer, WhatsAppSender
+from channels.whatsapp.wire import CHANNEL, parse_webhook, verify_handshake, verify_signature
+
+log = logging.getLogger("crossdesk.whatsapp")
+router = APIRouter(tags=["channels"])
+MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
+
+
+@dataclass(frozen=True)
+class WhatsAppSettings:
+    app_secret: str = ""
+    verify_token: str = ""
+    access_token: str = ""
+    phone_number_id: str = ""
+    graph_url: str = DEFAULT_GRAPH_URL
+    templates: dict[tuple[str, str], tuple] = field(default_factory=dict)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.app_secret and self.access_token and self.phone_number_id)
+
+
+def parse_templates(raw: str | None) -> dict[tuple[str, str], tuple]:
+    """WHATSAPP_TEMPLATES, JSON in either form:
+    {"reply:en": ["reply_reopen", "en_US"], "reply:de": {"name": "reply_reopen", "language": "de"}} or
+    [{"purpose": "reply", "language": "en", "name": "reply_reopen", "code": "en_US", "components": [...]}]."""
+    if not raw or not raw.strip():
+        return {}
+    data = json.loads(raw)
+    items: list[tuple[str, str, Any]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            purpose, sep, language = str(key).partition(":")
+            if not sep:
+                raise ValueError(f"WHATSAPP_TEMPLATES key {key!r} is not 'purpose:language'")
+            items.append((purpose, language, value))
+    elif isinstance(data, list):
+        for value in data:
+            if not isinstance(value, dict):
+                raise ValueError("WHATSAPP_TEMPLATES list items must be objects")
+            items.append((str(value.get("purpose", "reply")), str(value.get("language", "en")), value))
+    else:
+        raise ValueError("WHATSAPP_TEMPLATES must be a JSON object or list")
+    templates: dict[tuple[str, str], tuple] = {}
+    for purpose, language, value in items:
+        if isinstance(value, str):
+            ref: tuple = (value, language)
+        elif isinstance(value, list) and 2 <= len(value) <= 3 and all(isinstance(v, str) for v in value[:2]):
+            ref = tuple(value)
+        elif isinstance(value, dict) and isinstance(value.get("name"), str):
+            code = value.get("code") or value.get("language_code") or value.get("language") or language
+            ref = (value["name"], str(code)) + ((value["components"],) if value.get("components") else ())
+        else:
+            raise ValueError(f"WHATSAPP_TEMPLATES entry for {purpose}:{language} is not understood")
+        templates[(purpose, language)] = ref
+    return templates
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> WhatsAppSettings:
+    env = os.environ if env is None else env
+    return WhatsAppSettings(
+        app_secret=env.get("WHATSAPP_APP_SECRET", ""),
+        verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
+        access_token=env.get("WHATSAPP_ACCESS_TOKEN", ""),
+        phone_number_id=env.get("WHATSAPP_PHONE_NUMBER_ID", ""),
+        graph_url=(env.get("WHATSAPP_GRAPH_URL") or DEFAULT_GRAPH_URL).rstrip("/"),
+        templates=parse_templates(env.get("WHATSAPP_TEMPLATES")),
+    )
+
+
+def make_sender(settings: WhatsAppSettings, http: httpx.AsyncClient, pacer: Pacer | None = None,
+                **client_options: Any) -> WhatsAppSender:
+    """The sender the outbound layer registers for channel "whatsapp" (the caller owns `http`)."""
+    client = GraphClient(settings.graph_url, settings.phone_number_id, settings.access_token, http,
+                         pacer=pacer if pacer is not None else Pacer(), **client_options)
+    return WhatsAppSender(client, templates=dict(settings.templates))
+
+
+def _settings(request: Request) -> WhatsAppSettings:
+    settings = getattr(request.app.state, "whatsapp_settings", None)
+    return settings if isinstance(settings, WhatsAppSettings) else settings_from_env()
+
+
+def _remote(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.get("/webhooks/whatsapp", summary="Meta's webhook verification handshake",
+            response_class=PlainTextResponse)
+async def whatsapp_handshake(request: Request):
+    challenge = verify_handshake(dict(request.query_params), _settings(request).verify_token)
+    if challenge is None:
+        log.warning("whatsapp handshake refused from %s", _remote(request))
+        return PlainTextResponse("forbidden", status_code=403)
+    return PlainTextResponse(challenge, status_code=200)
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The raw body, or None when it is over MAX_BODY_BYTES (checked while streaming, not after)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/webhooks/whatsapp", summary="WhatsApp Cloud API notifications (messages, statuses)")
+async def whatsapp_webhook(request: Request):
+    body = await _read_body(request)
+    if body is None:
+        return JSONResponse({"error": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+    settings = _settings(request)
+    if not settings.app_secret:
+        log.error("WHATSAPP_APP_SECRET is not set: refusing WhatsApp webhooks from %s", _remote(request))
+    if not verify_signature(body, request.headers.get("x-hub-signature-256"), settings.app_secret):
+        log.warning("whatsapp webhook with a missing or invalid signature from %s", _remote(request))
+        return JSONResponse({"error": "invalid signature"}, status_code=401)
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
+    if not isinstance(payload, dict):
+        return JSONResponse({"error": "expected a JSON object"}, status_code=400)
+    batch = parse_webhook(payload, datetime.now(timezone.utc))
+    if batch.skipped:
+        log.warning("whatsapp webhook: skipped %d malformed item(s): %s", batch.skipped,
+                    "; ".join(batch.skipped_reasons[:5]))
+    for error in batch.errors:
+        log.warning("whatsapp reported an error: %s %s", error.get("code"), error.get("title"))
+    accepted = 0
+    for msg in batch.messages:
+        # A failure here must reach Meta as non-200 so it redelivers; the inbox drops repeated wamids.
+        try:
+            if await request.app.state.inbox.accept(msg) is not False:
+                accepted += 1
+        except Exception:
+            log.exception("whatsapp: inbox refused message %s", msg.external_id)
+            return JSONResponse({"error": "could not store the message; retry later"}, status_code=500)
+    for status in batch.statuses:
+        try:
+            await request.app.state.delivery.record_status(
+                channel=CHANNEL, provider_message_id=status.wamid, status=status.status, at=status.timestamp,
+                errors=[dict(e) for e in status.errors])
+        except Exception:  # a lost status report is not worth Meta re-sending the whole batch forever
+            log.exception("whatsapp: could not record status %s for %s", status.status, status.wamid)
+    return JSONResponse({"messages": len(batch.messages), "accepted": accepted, "statuses": len(batch.statuses),
+                         "skipped": batch.skipped})

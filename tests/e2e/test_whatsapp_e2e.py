@@ -1,0 +1,157 @@
+"""WhatsApp end to end: signed Meta webhooks into the app, replies out to a Graph API server on loopback."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import WHATSAPP_SECRET
+
+pytestmark = pytest.mark.e2e
+
+
+def webhook(phone: str, text: str | None = None, *, wamid: str | None = None, button: tuple[str, str] | None = None,
+            image: bool = False) -> tuple[dict, str]:
+    wamid = wamid or f"wamid.{uuid.uuid4().hex}"
+    message = {"from": phone, "id": wamid, "timestamp": str(int(time.time()))}
+    if button:
+        message.update(type="interactive", interactive={"type": "button_reply",
+                                                        "button_reply": {"id": button[0], "title": button[1]}})
+    elif image:
+        message.update(type="image", image={"id": "1479537139650973", "mime_type": "image/jpeg", "sha256": "x"})
+    else:
+        message.update(type="text", text={"body": text})
+    body = {"object": "whatsapp_business_account", "entry": [{"id": "WABA_ID", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881",
+                                                      "phone_number_id": "106540352242922"},
+        "contacts": [{"profile": {"name": "Shopper"}, "wa_id": phone}], "messages": [message]}}]}]}
+    return body, wamid
+
+
+def post(stack, body: dict, secret: str = WHATSAPP_SECRET) -> httpx.Response:
+    raw = json.dumps(body).encode()
+    sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return httpx.post(f"{stack.app_url}/webhooks/whatsapp", content=raw,
+                      headers={"content-type": "application/json", "x-hub-signature-256": sig})
+
+
+def replies_to(graph, phone: str) -> list[dict]:
+    return [b for b in list(graph.accepted) if str(b.get("to", "")).lstrip("+") == phone]
+
+
+def text_of(body: dict) -> str:
+    if body["type"] == "text":
+        return body["text"]["body"]
+    if body["type"] == "interactive":
+        return body["interactive"]["body"]["text"]
+    return json.dumps(body)
+
+
+def wait_for_replies(graph, phone: str, count: int, timeout: float = 60) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = replies_to(graph, phone)
+        if len(got) >= count:
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"{len(replies_to(graph, phone))} replies to {phone}, expected {count}: "
+                         f"{[text_of(b) for b in replies_to(graph, phone)]}")
+
+
+def new_phone() -> str:
+    return f"4915{uuid.uuid4().int % 10**8:08d}"
+
+
+def test_handshake_and_bad_signature(live_stack):
+    ok = httpx.get(f"{live_stack.app_url}/webhooks/whatsapp",
+                   params={"hub.mode": "subscribe", "hub.verify_token": "e2e-verify", "hub.challenge": "1158201444"})
+    assert ok.status_code == 200 and ok.text == "1158201444"
+    body, _ = webhook(new_phone(), "hi")
+    assert post(live_stack, body, secret="wrong").status_code == 401
+
+
+def test_whatsapp_phone_verifies_the_order_and_buttons_are_interactive(live_stack, fake_graph):
+    phone = "447911234567"  # the phone on demo order CD-100002
+    body, _ = webhook(phone, "where is my order CD-100002")
+    assert post(live_stack, body).status_code == 200
+    replies = wait_for_replies(fake_graph, phone, 1)
+    text = " ".join(text_of(b) for b in replies)
+    assert "import customs" in text and "email address or phone number" not in text, text
+    # a greeting answers with the menu: more than 3 options → an interactive list
+    body, _ = webhook(phone, "hello")
+    post(live_stack, body)
+    menu = wait_for_replies(fake_graph, phone, len(replies) + 1)[-1]
+    assert menu["type"] == "interactive" and menu["interactive"]["type"] == "list"
+    # tapping a row sends its id (the intent payload) to the bot
+    body, _ = webhook(phone, button=("/talk_to_human", "Talk to a person"))
+    post(live_stack, body)
+    handoff = wait_for_replies(fake_graph, phone, len(replies) + 2)[-1]
+    assert "person from our team" in text_of(handoff)
+
+
+def test_retried_webhook_is_answered_once_and_statuses_are_recorded(live_stack, fake_graph):
+    phone = new_phone()
+    body, wamid = webhook(phone, "hi there")
+    assert post(live_stack, body).status_code == 200
+    assert post(live_stack, body).status_code == 200  # Meta's retry of the same wamid
+    wait_for_replies(fake_graph, phone, 1)
+    time.sleep(1.5)
+    assert len(replies_to(fake_graph, phone)) == 1
+    transcript = httpx.get(f"{live_stack.app_url}/api/conversations/whatsapp:+{phone}/messages").json()
+    out = [m for m in transcript if m["direction"] == "out"]
+    assert out and out[-1]["delivery_status"] == "sent" and out[-1]["provider_message_id"].startswith("wamid.")
+    reply_wamid = out[-1]["provider_message_id"]
+    if reply_wamid:
+        status = {"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp", "metadata": {"display_phone_number": "1", "phone_number_id": "106540352242922"},
+            "statuses": [{"id": reply_wamid, "status": "read", "timestamp": str(int(time.time())), "recipient_id": phone}]}}]}]}
+        assert post(live_stack, status).status_code == 200
+        transcript = httpx.get(f"{live_stack.app_url}/api/conversations/whatsapp:+{phone}/messages").json()
+        assert [m for m in transcript if m["direction"] == "out"][-1]["delivery_status"] == "read"
+
+
+def test_media_gets_a_text_only_reply(live_stack, fake_graph):
+    phone = new_phone()
+    body, _ = webhook(phone, image=True)
+    post(live_stack, body)
+    assert "only read text" in text_of(wait_for_replies(fake_graph, phone, 1)[0])
+
+
+def test_nothing_lost_while_rasa_is_down(live_stack, fake_graph):
+    """20 WhatsApp messages in 3 conversations while Rasa is stopped; after restart each is answered once, in order."""
+    phones = [new_phone() for _ in range(3)]
+    live_stack.stop_process("rasa")
+    try:
+        sent: dict[str, list[str]] = {p: [] for p in phones}
+        expected: dict[str, list[str]] = {p: [] for p in phones}
+        greetings = iter(["hello", "hi there", "hey", "good morning", "hi", "hello there", "hey there",
+                          "good evening", "hiya", "good afternoon"])
+        thanks = iter(["thanks", "thank you", "thanks a lot", "many thanks", "thank you so much", "thx",
+                       "thanks so much", "cheers, thanks", "thank you very much", "great, thanks"])
+        for n in range(20):
+            phone = phones[n % 3]
+            text = next(thanks) if n % 2 else next(greetings)
+            body, _ = webhook(phone, text)
+            assert post(live_stack, body).status_code == 200  # accepted although the bot is down
+            sent[phone].append(text)
+            expected[phone].append("text" if n % 2 else "menu")  # thanks → text, greeting → menu
+        time.sleep(2)
+        assert all(not replies_to(fake_graph, p) for p in phones)
+    finally:
+        live_stack.restart_rasa()
+    for phone in phones:
+        wait_for_replies(fake_graph, phone, len(sent[phone]), timeout=120)
+    time.sleep(2)
+    for phone in phones:
+        replies = replies_to(fake_graph, phone)
+        assert len(replies) == len(sent[phone])  # once each
+        transcript = httpx.get(f"{live_stack.app_url}/api/conversations/whatsapp:+{phone}/messages").json()
+        inbound = [m["text"] for m in transcript if m["direction"] == "in"]
+        assert inbound == sent[phone]  # processed in the order sent
+        kinds = ["menu" if r["type"] == "interactive" else "text" for r in replies]
+        assert kinds == expected[phone]  # answers in order

@@ -1,0 +1,153 @@
+"""Postmark inbound webhook (same rules as IMAP mail) and settings from the environment."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from channels.email.api import parse_postmark, router, settings_from_env
+from channels.email.mime import parse_email, thread_key
+
+
+class FakeInbox:
+    def __init__(self, fail: bool = False):
+        self.accepted: list = []
+        self.fail = fail
+
+    async def accept(self, inbound):
+        if self.fail:
+            raise RuntimeError("database down")
+        self.accepted.append(inbound)
+
+
+def make_client(inbox: FakeInbox | None = None) -> tuple[TestClient, FakeInbox]:
+    app = FastAPI()
+    app.include_router(router)
+    app.state.inbox = inbox or FakeInbox()
+    return TestClient(app), app.state.inbox
+
+
+def payload(**overrides) -> dict:
+    data = {
+        "From": "jane@example.com", "FromName": "Jane Doe",
+        "FromFull": {"Email": "Jane@Example.com", "Name": "Jane Doe", "MailboxHash": ""},
+        "To": "support@shop.test", "ToFull": [{"Email": "support@shop.test", "Name": "", "MailboxHash": ""}],
+        "Subject": "Re: Order CD-104233", "MessageID": "22c74902-a0c1-4511-804f-341342852c90",
+        "Date": "Wed, 1 May 2024 12:00:00 +0200",
+        "TextBody": "Please cancel it.\n\nOn Tue, 30 Apr 2024 at 09:00, Shop <support@shop.test> wrote:\n> Cancel?",
+        "HtmlBody": "<p>Please cancel it.</p><blockquote>Cancel?</blockquote>",
+        "StrippedTextReply": "Please cancel it.",
+        "Headers": [{"Name": "Message-ID", "Value": "<reply2@mail.example.com>"},
+                    {"Name": "In-Reply-To", "Value": "<bot1@shop.test>"},
+                    {"Name": "References", "Value": "<root@mail.example.com> <bot1@shop.test>"},
+                    {"Name": "X-Spam-Status", "Value": "No"}],
+        "Attachments": [{"Name": "photo.jpg", "Content": base64.b64encode(b"\xff\xd8 jpeg").decode(),
+                         "ContentType": "image/jpeg", "ContentLength": 7}],
+    }
+    data.update(overrides)
+    return data
+
+
+def test_postmark_inbound_is_accepted_with_threading():
+    client, inbox = make_client()
+    resp = client.post("/webhooks/email/postmark", json=payload())
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["accepted"] is True
+    (inbound,) = inbox.accepted
+    assert inbound.channel == "email" and inbound.text == "Please cancel it."
+    assert inbound.external_id == "<reply2@mail.example.com>"
+    assert inbound.metadata["from"] == "jane@example.com" and inbound.metadata["name"] == "Jane Doe"
+    assert inbound.metadata["order_hint"] == "CD-104233"
+    assert inbound.metadata["references"] == ["<root@mail.example.com>", "<bot1@shop.test>"]
+    assert inbound.metadata["attachments"] == [{"filename": "photo.jpg", "content_type": "image/jpeg", "size": 7}]
+    # same thread key as the same customer's first email fetched over IMAP
+    first = parse_email(b"From: Jane <jane@example.com>\nSubject: Order CD-104233\n"
+                        b"Message-ID: <root@mail.example.com>\n\nWhere is it?\n")
+    assert inbound.sender_id == thread_key(first)
+
+
+def test_postmark_html_only_and_missing_message_id_header():
+    parsed = parse_postmark(payload(TextBody="", HtmlBody="<p>Hola, <b>¿dónde</b> está mi pedido?</p>",
+                                    Headers=[], StrippedTextReply=""))
+    assert parsed.text == "Hola, ¿dónde está mi pedido?"
+    assert parsed.message_id == "<22c74902-a0c1-4511-804f-341342852c90@inbound.postmarkapp.com>"
+
+
+@pytest.mark.parametrize("headers", [
+    [{"Name": "Auto-Submitted", "Value": "auto-replied"}],
+    [{"Name": "X-Autoreply", "Value": "yes"}],
+    [{"Name": "Precedence", "Value": "bulk"}],
+    [{"Name": "List-Unsubscribe", "Value": "<mailto:u@x>"}],
+    [{"Name": "X-Auto-Response-Suppress", "Value": "OOF"}],
+])
+def test_postmark_automated_mail_is_ignored(headers):
+    client, inbox = make_client()
+    resp = client.post("/webhooks/email/postmark", json=payload(Headers=headers))
+    assert resp.status_code == 200 and "ignored" in resp.json()
+    assert inbox.accepted == []
+
+
+def test_postmark_bounce_sender_is_ignored():
+    client, inbox = make_client()
+    resp = client.post("/webhooks/email/postmark",
+                       json=payload(From="MAILER-DAEMON@mx.test", FromFull={"Email": "MAILER-DAEMON@mx.test"}))
+    assert resp.json() == {"ignored": "system sender (mailer-daemon)"} and inbox.accepted == []
+
+
+@pytest.mark.parametrize("body,fragment", [
+    (b"not json", "not valid JSON"),
+    (b"[1, 2]", "expected a JSON object"),
+    (b'{"Subject": "x"}', "From"),
+    (b'{"FromFull": {"Email": "not an address"}}', "not valid"),
+    (b'{"From": "a@example.com", "Headers": "x"}', "Headers"),
+    (b'{"From": "a@example.com", "TextBody": 5}', "TextBody"),
+    (b'{"From": "a@example.com", "Attachments": {}}', "Attachments"),
+])
+def test_postmark_malformed_is_400(body, fragment):
+    client, inbox = make_client()
+    resp = client.post("/webhooks/email/postmark", content=body, headers={"content-type": "application/json"})
+    assert resp.status_code == 400 and fragment in resp.json()["error"]
+    assert inbox.accepted == []
+
+
+def test_postmark_header_injection_is_neutralised():
+    parsed = parse_postmark(payload(Subject="Hi\r\nBcc: victim@example.com",
+                                    Headers=[{"Name": "Message-ID", "Value": "<a@b>\r\nX-Evil: 1"}]))
+    assert parsed.subject == "Hi Bcc: victim@example.com"
+    assert parsed.message is not None and parsed.message.get("Bcc") is None and parsed.message.get("X-Evil") is None
+
+
+def test_postmark_basic_auth(monkeypatch):
+    monkeypatch.setenv("EMAIL_WEBHOOK_USER", "postmark")
+    monkeypatch.setenv("EMAIL_WEBHOOK_PASSWORD", "s3cret")
+    client, inbox = make_client()
+    assert client.post("/webhooks/email/postmark", json=payload()).status_code == 401
+    assert client.post("/webhooks/email/postmark", json=payload(), auth=("postmark", "wrong")).status_code == 401
+    assert client.post("/webhooks/email/postmark", json=payload(),
+                       headers={"Authorization": "Basic !!notbase64"}).status_code == 401
+    resp = client.post("/webhooks/email/postmark", json=payload(), auth=("postmark", "s3cret"))
+    assert resp.status_code == 200 and len(inbox.accepted) == 1
+
+
+def test_inbox_failure_makes_postmark_retry():
+    client, _ = make_client(FakeInbox(fail=True))
+    resp = client.post("/webhooks/email/postmark", json=payload())
+    assert resp.status_code == 503
+
+
+def test_settings_from_env():
+    s = settings_from_env({"IMAP_HOST": "imap.shop.test", "IMAP_USER": "support@shop.test", "IMAP_PASSWORD": "x",
+                           "SMTP_HOST": "smtp.shop.test", "SMTP_FROM": "Shop <support@shop.test>",
+                           "IMAP_POLL_INTERVAL": "15"})
+    assert (s.imap_port, s.imap_ssl, s.smtp_port, s.smtp_starttls, s.imap_interval_s) == (993, True, 587, True, 15.0)
+    assert s.imap_enabled and s.smtp_enabled
+    assert s.make_poller().mailbox == "INBOX" and s.make_sender().from_addr == "Shop <support@shop.test>"
+    assert s.own_addresses == ("Shop <support@shop.test>", "support@shop.test")
+    s = settings_from_env({"IMAP_SSL": "false", "SMTP_SSL": "1", "SMTP_PORT": ""})
+    assert (s.imap_port, s.smtp_port, s.smtp_starttls, s.imap_enabled, s.smtp_enabled) == (143, 465, False, False, False)
+    with pytest.raises(ValueError, match="IMAP_PORT"):
+        settings_from_env({"IMAP_PORT": "abc"})
+    with pytest.raises(ValueError, match="SMTP_FROM"):
+        settings_from_env({"SMTP_FROM": "nope"})
