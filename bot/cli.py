@@ -191,5 +191,13 @@ def bench_whatsapp(ctx: typer.Context) -> None:
     main(ctx.args)
 
 
+@app.command("bench-channels", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_channels(ctx: typer.Context) -> None:
+    """End-to-end reply latency per channel (options: see bench/channel_latency.py)."""
+    from bench.channel_latency import main
+
+    main(ctx.args)
+
+
 if __name__ == "__main__":
     app()

@@ -40,9 +40,10 @@ async def lifespan(app: FastAPI):
     app.state.rasa = rasa
     app.state.outbound = Outbound()
     app.state.delivery = DeliveryReports()
-    app.state.pipeline = Pipeline(rasa, app.state.outbound)
     app.state.rate_limiter = make_rate_limiter(settings.redis_url, settings.sender_rate_limit,
                                                settings.sender_rate_window_s)
+    notices = make_rate_limiter(settings.redis_url, 1, settings.sender_rate_window_s, prefix="crossdesk:rl-notice")
+    app.state.pipeline = Pipeline(rasa, app.state.outbound, app.state.rate_limiter, notices)
     app.state.inbox = make_inbox(settings.redis_url, app.state.pipeline.handle_inbound)
     whatsapp_http = _register_whatsapp(app)
     email_poller = _start_email(app)
@@ -146,6 +147,16 @@ def close_handoff(request_id: int):
         if req is None:
             raise HTTPException(404, "no such handoff request")
         return _handoff_view(req)
+
+
+@app.get("/api/conversations/{key}", tags=["agents"], summary="A conversation: channel, customer, mode")
+def conversation_detail(key: str):
+    with unit_of_work() as session:
+        conv = conversations.find_by_key(session, key)
+        if conv is None:
+            raise HTTPException(404, "no such conversation")
+        return {"key": conv.key, "channel": conv.channel, "customer_id": conv.customer_id,
+                "identity_trusted": conv.identity_trusted, "mode": conv.mode, "language": conv.language}
 
 
 @app.get("/api/conversations/{key}/messages", tags=["agents"], summary="Transcript of a conversation")

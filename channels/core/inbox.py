@@ -19,7 +19,8 @@ from datetime import datetime, timedelta, timezone
 
 import redis.asyncio as aioredis
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from starlette.concurrency import run_in_threadpool
 
 from channels.core.messages import InboundMessage
@@ -37,6 +38,8 @@ def _backoff(attempts: int, base: float = 0.5, cap: float = 30.0) -> float:
 
 
 class DbInbox:
+    MAX_BATCH = 500
+
     def __init__(self, process: Process, concurrency: int = 8, poll_s: float = 0.5):
         self.process = process
         self.concurrency = concurrency
@@ -44,24 +47,68 @@ class DbInbox:
         self._wake = asyncio.Event()
         self._busy: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._waiting: list[tuple[InboundMessage, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
 
     async def accept(self, msg: InboundMessage) -> bool:
-        """Store durably; False if this (channel, external id) was accepted before."""
-        accepted = await run_in_threadpool(self._insert, msg)
+        """Store durably; False if this (channel, external id) was accepted before.
+
+        Group commit: webhooks arriving while a write is in flight are stored together in the next
+        transaction, so one commit (one fsync) serves many requests; each caller still returns only
+        once its own message is committed.
+        """
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((msg, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        accepted = await future
         if accepted:
             self._wake.set()
         return accepted
 
+    async def _write_batches(self) -> None:
+        await asyncio.sleep(0)  # let requests already being handled join this batch
+        while self._waiting:
+            batch, self._waiting = self._waiting[:self.MAX_BATCH], self._waiting[self.MAX_BATCH:]
+            try:
+                results = await run_in_threadpool(self._insert_many, [msg for msg, _ in batch])
+            except Exception as exc:  # the database is down: every caller answers an error, the provider retries
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), accepted in zip(batch, results):
+                if not future.done():
+                    future.set_result(accepted)
+
     @staticmethod
-    def _insert(msg: InboundMessage) -> bool:
-        try:
-            with unit_of_work() as session:
-                session.add(InboundQueueItem(channel=msg.channel, sender_id=msg.sender_id,
-                                             external_id=msg.external_id, text=msg.text, meta=msg.metadata,
-                                             received_at=msg.received_at, status=PENDING))
-            return True
-        except IntegrityError:
-            return False
+    def _insert_many(messages: list[InboundMessage]) -> list[bool]:
+        """One multi-row INSERT … ON CONFLICT DO NOTHING RETURNING per batch; a repeated provider id (earlier or
+        in this very batch) is not stored again and its caller gets False."""
+        table = InboundQueueItem.__table__
+        first: dict[tuple[str, str], int] = {}
+        rows, index_of_row = [], []
+        for i, msg in enumerate(messages):
+            if msg.external_id is not None:
+                key = (msg.channel, msg.external_id)
+                if key in first:
+                    continue
+                first[key] = i
+            rows.append({"channel": msg.channel, "sender_id": msg.sender_id, "external_id": msg.external_id,
+                         "text": msg.text, "meta": msg.metadata, "received_at": msg.received_at,
+                         "status": PENDING, "attempts": 0})
+            index_of_row.append(i)
+        accepted = [False] * len(messages)
+        with unit_of_work() as session:
+            insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            stmt = insert(table).on_conflict_do_nothing(index_elements=["channel", "external_id"]) \
+                .returning(table.c.channel, table.c.external_id)
+            returned = session.execute(stmt, rows).all() if rows else []
+        stored = {(channel, external_id) for channel, external_id in returned}
+        for i in index_of_row:
+            msg = messages[i]
+            accepted[i] = msg.external_id is None or (msg.channel, msg.external_id) in stored
+        return accepted
 
     @staticmethod
     def _recover() -> None:
@@ -171,6 +218,7 @@ class RedisInbox:
 
     def __init__(self, url: str, process: Process, concurrency: int = 8):
         self.redis = aioredis.from_url(url)
+        self._accept_script = self.redis.register_script(self.ACCEPT_SCRIPT)
         self.process = process
         self.concurrency = concurrency
         # Stable across restarts, so a restarted app re-reads the entries it had not acknowledged.
@@ -179,16 +227,19 @@ class RedisInbox:
         self._workers: dict[tuple[str, str], asyncio.Task] = {}
         self._slots = asyncio.Semaphore(concurrency)
 
+    # De-duplicate and enqueue atomically, in one round trip.
+    ACCEPT_SCRIPT = """
+    if KEYS[2] ~= '' and not redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[2]) then return 0 end
+    redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
+    return 1
+    """
+
     async def accept(self, msg: InboundMessage) -> bool:
-        if msg.external_id:
-            fresh = await self.redis.set(f"crossdesk:seen:{msg.channel}:{msg.external_id}", 1, nx=True,
-                                         ex=self.SEEN_TTL_S)
-            if not fresh:
-                return False
-        await self.redis.xadd(self.STREAM, {"m": json.dumps({
-            "channel": msg.channel, "sender_id": msg.sender_id, "text": msg.text, "metadata": msg.metadata,
-            "external_id": msg.external_id, "received_at": msg.received_at.isoformat()})})
-        return True
+        seen_key = f"crossdesk:seen:{msg.channel}:{msg.external_id}" if msg.external_id else ""
+        payload = json.dumps({"channel": msg.channel, "sender_id": msg.sender_id, "text": msg.text,
+                              "metadata": msg.metadata, "external_id": msg.external_id,
+                              "received_at": msg.received_at.isoformat()})
+        return bool(await self._accept_script(keys=[self.STREAM, seen_key], args=[payload, self.SEEN_TTL_S]))
 
     async def _ensure_group(self) -> None:
         try:

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from channels.core.messages import InboundMessage, OutboundMessage
 from channels.core.rasa_client import BotUnavailable, RasaClient
+from crm.config import get_settings
 from crm.contacts import extract_order_number
 from crm.conversations import service as conversations
 from channels.core.outbound import Outbound
@@ -88,15 +89,47 @@ def _text_only_reply(conversation_id: int) -> OutboundMessage:
         return OutboundMessage(Texts(conv.language)("text_only"), author="system")
 
 
+def _notice(conversation_id: int, key: str, **values) -> OutboundMessage:
+    from crm.conversations.models import Conversation
+    from actions.render import Texts
+
+    with unit_of_work() as session:
+        conv = session.get(Conversation, conversation_id)
+        return OutboundMessage(Texts(conv.language)(key, **values), author="system")
+
+
+# Channels whose edge cannot answer an HTTP error to the shopper (REST and web chat enforce limits at the edge).
+QUEUED_CHANNELS = {"whatsapp", "email"}
+
+
 class Pipeline:
-    def __init__(self, rasa: RasaClient, outbound: Outbound):
+    def __init__(self, rasa: RasaClient, outbound: Outbound, rate_limiter=None, notice_limiter=None):
         self.rasa = rasa
         self.outbound = outbound
+        self.rate_limiter = rate_limiter
+        self.notice_limiter = notice_limiter  # at most one "slow down" notice per window
+
+    async def _limit_reply(self, msg: InboundMessage, turn: Turn) -> list[OutboundMessage] | None:
+        """For queued channels: an over-long message or a flood gets a polite reply instead of the bot
+        (the message itself is already stored: nothing is lost, an agent can still read it)."""
+        if msg.channel not in QUEUED_CHANNELS:
+            return None
+        limit = get_settings().max_message_chars
+        if len(msg.text) > limit:
+            return [await run_in_threadpool(_notice, turn.conversation_id, "too_long", limit=limit)]
+        if self.rate_limiter is not None and not await self.rate_limiter.allow(turn.conversation_key):
+            if self.notice_limiter is not None and await self.notice_limiter.allow(turn.conversation_key):
+                return [await run_in_threadpool(_notice, turn.conversation_id, "slow_down")]
+            return []
+        return None
 
     async def handle_inbound(self, msg: InboundMessage) -> list[OutboundMessage]:
         """Store first (nothing is lost), then answer. Raises BotUnavailable if Rasa is down."""
         turn = await run_in_threadpool(_open_turn, msg)
-        if not msg.text:  # media, locations, reactions: stored; text-only bot says so for media
+        limited = await self._limit_reply(msg, turn)
+        if limited is not None:
+            replies = limited
+        elif not msg.text:  # media, locations, reactions: stored; text-only bot says so for media
             replies = [await run_in_threadpool(_text_only_reply, turn.conversation_id)] \
                 if msg.metadata.get("unsupported_media") else []
         elif turn.mode == HANDOFF:

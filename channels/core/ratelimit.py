@@ -46,5 +46,5 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
-def make_rate_limiter(redis_url: str | None, limit: int, window_s: int):
-    return RedisRateLimiter(redis_url, limit, window_s) if redis_url else MemoryRateLimiter(limit, window_s)
+def make_rate_limiter(redis_url: str | None, limit: int, window_s: int, prefix: str = "crossdesk:rl"):
+    return RedisRateLimiter(redis_url, limit, window_s, prefix) if redis_url else MemoryRateLimiter(limit, window_s)

@@ -155,3 +155,55 @@ def test_nothing_lost_while_rasa_is_down(live_stack, fake_graph):
         assert inbound == sent[phone]  # processed in the order sent
         kinds = ["menu" if r["type"] == "interactive" else "text" for r in replies]
         assert kinds == expected[phone]  # answers in order
+
+
+def test_overlong_message_and_flood_get_polite_replies(live_stack, fake_graph):
+    phone = new_phone()
+    body, _ = webhook(phone, "x" * 5000)
+    post(live_stack, body)
+    assert "too long" in text_of(wait_for_replies(fake_graph, phone, 1)[0])
+    for n in range(34):  # the limit is 30 messages a minute per sender
+        body, _ = webhook(phone, "hello" if n % 2 else "thanks")
+        assert post(live_stack, body).status_code == 200
+    wait_for_replies(fake_graph, phone, 31, timeout=120)
+    time.sleep(3)
+    texts = [text_of(b) for b in replies_to(fake_graph, phone)]
+    assert sum("very quickly" in t for t in texts) == 1  # one notice, not one per extra message
+    assert len(texts) == 1 + 30 + 1  # too-long notice, 30 answers, one slow-down notice
+    transcript = httpx.get(f"{live_stack.app_url}/api/conversations/whatsapp:+{phone}/messages").json()
+    assert sum(m["direction"] == "in" for m in transcript) == 35  # nothing lost
+
+
+def test_one_customer_across_whatsapp_email_and_web(live_stack, fake_graph, dovecot, smtp_capture, chat):
+    from tests.e2e.test_email_e2e import deliver, wait_for_mail
+
+    phone = "4915112345678"  # Anna Schmidt's phone (demo orders CD-100001 / CD-100011)
+    body, _ = webhook(phone, "hello")
+    post(live_stack, body)
+    wait_for_replies(fake_graph, phone, 1)
+    _, handler = smtp_capture
+    before = len(handler.messages)
+    deliver(dovecot, subject="A question", body="hello", sender="Anna Schmidt <anna.schmidt@example.com>")
+    wait_for_mail(handler, before + 1)
+    web = chat()
+    web.text("where is my order CD-100001")
+    web.text("anna.schmidt@example.com")  # verifying the order links the anonymous web session
+
+    def customer_of(key: str):
+        return httpx.get(f"{live_stack.app_url}/api/conversations/{key}").json()
+
+    whatsapp_conv = customer_of(f"whatsapp:+{phone}")
+    web_conv = customer_of(f"rest:{web.sender}")
+    assert whatsapp_conv["customer_id"] is not None and whatsapp_conv["identity_trusted"] is True
+    assert web_conv["customer_id"] == whatsapp_conv["customer_id"] and web_conv["identity_trusted"] is False
+    # the email thread's conversation key is a hash of sender + thread root; find it in the database
+    from crm.db import make_engine
+    from sqlalchemy import text
+
+    engine = make_engine(live_stack.database_url)
+    with engine.connect() as conn:
+        email_customers = conn.execute(text(
+            "SELECT DISTINCT c.customer_id, c.identity_trusted FROM conversations c JOIN messages m "
+            "ON m.conversation_id = c.id WHERE c.channel = 'email' AND m.text = 'hello'")).all()
+    engine.dispose()
+    assert (whatsapp_conv["customer_id"], False) in [(cid, bool(t)) for cid, t in email_customers]
