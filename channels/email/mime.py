@@ -496,13 +496,16 @@ def thread_root(parsed: ParsedEmail) -> str | None:
 
 
 def thread_key(parsed: ParsedEmail) -> str:
-    """One conversation per thread and per sender: hash of (root Message-ID, sender address).
+    """One conversation per thread and per sender: hash of (thread, sender address).
 
-    The root comes from References (first id), else In-Reply-To, else the message's own Message-ID. The sender
-    is part of the key so that nobody can join another customer's (possibly verified) conversation by copying
-    its Message-ID into References.
+    The thread is the order number in the subject when there is one — so a new email about the same order
+    (no References) joins the conversation about it, and replies keep the "Re: … CD-123456" subject — else
+    the root Message-ID: References (first id), else In-Reply-To, else the message's own Message-ID. The
+    sender is part of the key so that nobody can join another customer's (possibly verified) conversation by
+    copying its Message-ID into References or its order number into a subject.
     """
-    root = thread_root(parsed)
+    order = extract_order_number(parsed.subject or "")
+    root = f"order:{order}" if order else thread_root(parsed)
     if root is None:  # no ids at all: fall back to sender + normalized subject
         root = "subject:" + normalize_subject(parsed.subject).lower()
     digest = hashlib.sha256(f"{parsed.from_addr or ''}\n{root}".encode()).hexdigest()[:32]

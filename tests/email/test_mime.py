@@ -343,3 +343,20 @@ def test_resolve_numbered_choice(reply, expected):
 def test_turn_buttons_numbered_across_messages():
     msgs = [OutboundMessage("a", buttons=BUTTONS[:1]), OutboundMessage("b", buttons=BUTTONS[1:])]
     assert resolve_numbered_choice("3", turn_buttons(msgs)) == "/human_handoff"
+
+
+def test_new_email_about_the_same_order_joins_its_conversation():
+    from channels.email.mime import parse_email, thread_key
+
+    def mail(subject: str, msgid: str, sender: str = "anna@example.com", refs: str = "") -> bytes:
+        extra = f"References: {refs}\r\nIn-Reply-To: {refs.split()[-1]}\r\n" if refs else ""
+        return (f"From: {sender}\r\nTo: shop@example.com\r\nSubject: {subject}\r\nMessage-ID: {msgid}\r\n"
+                f"{extra}\r\nhello\r\n").encode()
+
+    first = thread_key(parse_email(mail("Order CD-100001 missing", "<a@x>"), None))
+    fresh = thread_key(parse_email(mail("Again about CD-100001", "<b@x>"), None))
+    reply = thread_key(parse_email(mail("Re: Order CD-100001 missing", "<c@x>", refs="<a@x>"), None))
+    other_sender = thread_key(parse_email(mail("Order CD-100001 missing", "<d@x>", sender="eve@example.com"), None))
+    unrelated = thread_key(parse_email(mail("Hello", "<e@x>"), None))
+    assert first == fresh == reply
+    assert other_sender != first and unrelated != first
