@@ -149,12 +149,17 @@ def close_handoff(request_id: int):
         return _handoff_view(req)
 
 
+def _conversation_or_404(session, key: str):
+    conv = conversations.find_by_key(session, key)
+    if conv is None:
+        raise HTTPException(404, "no such conversation")
+    return conv
+
+
 @app.get("/api/conversations/{key}", tags=["agents"], summary="A conversation: channel, customer, mode")
 def conversation_detail(key: str):
     with unit_of_work() as session:
-        conv = conversations.find_by_key(session, key)
-        if conv is None:
-            raise HTTPException(404, "no such conversation")
+        conv = _conversation_or_404(session, key)
         return {"key": conv.key, "channel": conv.channel, "customer_id": conv.customer_id,
                 "identity_trusted": conv.identity_trusted, "mode": conv.mode, "language": conv.language}
 
@@ -162,9 +167,7 @@ def conversation_detail(key: str):
 @app.get("/api/conversations/{key}/messages", tags=["agents"], summary="Transcript of a conversation")
 def conversation_messages(key: str):
     with unit_of_work() as session:
-        conv = conversations.find_by_key(session, key)
-        if conv is None:
-            raise HTTPException(404, "no such conversation")
+        conv = _conversation_or_404(session, key)
         return [{"direction": m.direction, "author": m.author, "text": m.text, "payload": m.payload,
                  "created_at": m.created_at.isoformat(), "delivery_status": m.delivery_status,
                  "provider_message_id": m.provider_message_id} for m in conversations.transcript(session, conv)]

@@ -70,31 +70,15 @@ def _open_turn(msg: InboundMessage) -> Turn:
         return Turn(conv.key, conv.id, conv.customer_id, conv.mode, conv.language, _bot_text(session, conv, msg))
 
 
-def _holding_reply(conversation_id: int) -> OutboundMessage:
-    from crm.conversations.models import Conversation
-    from actions.render import Texts
-
-    with unit_of_work() as session:
-        conv = session.get(Conversation, conversation_id)
-        minutes = handoff.expected_wait(session)
-        return OutboundMessage(Texts(conv.language)("handoff_already", minutes=minutes), author="system")
-
-
-def _text_only_reply(conversation_id: int) -> OutboundMessage:
-    from crm.conversations.models import Conversation
-    from actions.render import Texts
-
-    with unit_of_work() as session:
-        conv = session.get(Conversation, conversation_id)
-        return OutboundMessage(Texts(conv.language)("text_only"), author="system")
-
-
 def _notice(conversation_id: int, key: str, **values) -> OutboundMessage:
-    from crm.conversations.models import Conversation
+    """A system message from the catalog in the conversation's language (not from the bot)."""
     from actions.render import Texts
+    from crm.conversations.models import Conversation
 
     with unit_of_work() as session:
         conv = session.get(Conversation, conversation_id)
+        if key == "handoff_already":
+            values["minutes"] = handoff.expected_wait(session)
         return OutboundMessage(Texts(conv.language)(key, **values), author="system")
 
 
@@ -130,10 +114,10 @@ class Pipeline:
         if limited is not None:
             replies = limited
         elif not msg.text:  # media, locations, reactions: stored; text-only bot says so for media
-            replies = [await run_in_threadpool(_text_only_reply, turn.conversation_id)] \
+            replies = [await run_in_threadpool(_notice, turn.conversation_id, "text_only")] \
                 if msg.metadata.get("unsupported_media") else []
         elif turn.mode == HANDOFF:
-            replies = [await run_in_threadpool(_holding_reply, turn.conversation_id)]
+            replies = [await run_in_threadpool(_notice, turn.conversation_id, "handoff_already")]
         else:
             metadata = {"channel": msg.channel, "language": turn.language}
             raw = await self.rasa.send(turn.conversation_key, turn.bot_text, metadata)
