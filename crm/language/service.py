@@ -1,0 +1,573 @@
+"""Language detection for short shopper messages and the per-conversation language memory.
+
+Shoppers write "ok", "CD-104233", "👍" or "wo ist mein paket" - a few words, often without
+diacritics. langdetect alone is unreliable on that, so detection goes in layers:
+1. strip what carries no language (order numbers, emails, URLs, phones, digits, emoji, brands);
+2. decide by script where the script is decisive (Arabic, kana, Han, Hangul);
+3. for Latin text, combine langdetect (restricted to the shop's languages, fixed seed) with a small
+   table of shop vocabulary and function words per language.
+The conversation language is sticky: one detection never outweighs a conversation on its own,
+see choose_language for the exact rules.
+"""
+from __future__ import annotations
+
+import math
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import phonenumbers
+
+SUPPORTED: tuple[str, ...] = ("en", "es", "pt", "fr", "de", "it", "zh", "ja", "id", "ar", "tr", "nl")
+DEFAULT_LANGUAGE = "en"
+
+# Our codes -> langdetect profile names (Simplified Chinese is "zh-cn" there).
+_LANGDETECT_CODE = {"zh": "zh-cn"}
+_FROM_LANGDETECT = {"zh-cn": "zh", "zh-tw": "zh"}
+_SCRIPT_LANGUAGES = frozenset({"ar", "zh", "ja"})
+
+# Confidence a detection needs to move a conversation: short messages need more.
+SWITCH_CONFIDENCE = 0.80
+SHORT_SWITCH_CONFIDENCE = 0.95
+SHORT_MESSAGE_WORDS = 2
+# Only the start of a message is read: enough to tell the language, and pasted walls of text stay cheap.
+MAX_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class Detection:
+    language: str | None
+    confidence: float
+    # False when the text carries no language at all ("ok", "👍", "CD-104233", an email address).
+    # True with language None means: a language, but not one we serve (e.g. Korean).
+    has_signal: bool
+
+
+NO_SIGNAL = Detection(None, 0.0, False)
+
+# ---------------------------------------------------------------------------------------------
+# Noise: things shoppers paste that say nothing about their language.
+_EMAIL_RE = re.compile(r"[\w.%+\-]+@[\w.\-]+\.[A-Za-z]{2,}")
+_URL_RE = re.compile(r"(?:https?://|www\.)\S+|\b[\w\-]+(?:\.[\w\-]+)*\.(?:com|net|org|de|fr|es|it|nl|br|mx|jp|cn|id|tr|io|co|shop|store)(?:/\S*)?\b", re.IGNORECASE)
+_WITH_DIGIT_RE = re.compile(r"\S*\d\S*")  # CD-104233, #104233, +49 151 ..., 3x, 42EU
+_WORD_RE = re.compile(r"[^\W\d_]+")
+
+# Words that exist (or are used) the same way in many of our languages, so they prove nothing.
+# Decision: "no", "si", "ja", "ya" and anything of one or two letters are treated as no signal -
+# "no" is en/es/it/pt, "si" es/it/fr, "ja" de/nl, "ya" es/id.
+_NO_SIGNAL_WORDS = frozenset("""
+ok okay okey oki okk okie kk k lol lmao lmfao rofl haha hahaha hahahaha hehe hihi jaja jajaja jajajaja
+kkk kkkk xd xdd wkwk wkwkwk ya yaa si sii no noo ja jaa mmm hmm hm uh ah oh eh aha wow omg pls plz
+dhl ups fedex dpd gls usps tnt sms whatsapp paypal visa mastercard amazon iphone samsung email mail
+id sku pdf
+""".split())
+
+# ---------------------------------------------------------------------------------------------
+# Shop vocabulary and function words, diacritics stripped ("pedido", "siparis*"); "*" = prefix.
+# Words shared by two languages are listed under both: langdetect breaks the tie.
+_KEYWORDS: dict[str, str] = {
+    "en": """where wheres is my the order orders package parcel refund return returned delivery delivered
+        shipping shipped tracking track hi hello thanks thank you please when will arrive arrived received
+        yet still not cancel help how what wrong size broken damaged want need can it didnt dont hasnt
+        havent get got money back item status haven didn doesn isn wasn any update tell me whats why
+        your have has been there this that send sent and with for of its still missing hey""",
+    "es": """donde esta estan mi mis pedido pedidos paquete envio envios devolucion devolver reembolso hola
+        gracias cuando llega llego llegado llegara todavia aun quiero cancelar ayuda favor porfa porfavor que
+        como talla roto dinero hay el los las del es tengo necesito puedo cambiar cuanto tarda buenas buenos
+        dias tardes seguimiento numero compra producto recibi recibido nada pero tambien estoy esperando
+        sigue sin con para nunca ningun vino mande cuál cual hice ustedes usted me mandaron dónde devol*
+        reembols* porque mucho equivocado paquetes entrega""",
+    "pt": """onde esta meu minha meus minhas pedido encomenda pacote entrega devolucao reembolso ola obrigado
+        obrigada quando chega chegou ainda nao quero cancelar ajuda favor como tamanho dinheiro voce vc ta
+        oi bom dia boa tarde rastreio rastreamento codigo compra produto recebi nada mas tambem estou
+        esperando sem com para nunca veio trocar troca preciso posso cade quanto tempo do da meu
+        encomend* devolv* reembols* vcs nenhum errado cheguei fiz comprei quebrado""",
+    "fr": """ou est mon ma mes commande commandes colis livraison remboursement retour bonjour salut merci
+        quand arrive arrivee toujours pas je veux annuler aide svp stp comment taille argent vous ai recu
+        suivi numero achat produit rien mais aussi attends sans avec pour jamais changer echanger besoin
+        peux combien temps le les du des il ne etait cest jai quoi rembours* livr* command* recu
+        encore casse mauvais toujours reçu avez pouvez""",
+    "de": """wo ist mein meine meinen meiner bestellung paket lieferung sendung erstattung rucksendung retoure
+        zuruck hallo danke wann kommt noch nicht ich will mochte stornieren hilfe bitte wie grosse geld sie
+        du habe hab erhalten bekommen sendungsverfolgung nummer kauf produkt nichts aber auch warte ohne mit
+        fur nie umtauschen brauche kann wieviel lange der die das den dem ein eine kaputt falsch schon guten
+        tag morgen immer angekommen geliefert ware rechnung bestell* liefer* sendung* ruckerstattung
+        zurucksenden gibt es wurde geld zuruck status""",
+    "it": """dove il mio mia miei mie ordine ordini pacco spedizione consegna rimborso reso ciao buongiorno
+        grazie quando arriva arrivato ancora non voglio annullare aiuto per favore come taglia soldi ho
+        ricevuto tracciamento numero acquisto prodotto niente ma anche aspetto senza con mai cambiare
+        bisogno posso quanto tempo lo gli del della rotto sbagliato dov ce sono perche ordin* spedi*
+        consegn* rimbors* arrivata salve""",
+    "id": """mana pesanan saya paket pengiriman kiriman pengembalian halo terima kasih makasih kapan sampai
+        sampe belum tidak nggak gak ga mau batal batalkan bantu tolong bagaimana gimana ukuran uang anda kak
+        kakak sudah udah resi nomor beli barang produk tapi juga tunggu nunggu tanpa dengan untuk tukar perlu
+        bisa berapa lama yang ini itu rusak salah dimana di kok sih dong min gan apa kenapa masih datang
+        diterima ongkir dana kembali pesan* kirim* dikirim aku blm udh sy""",
+    "tr": """nerede nerde siparis* kargo* paket* teslimat iade para merhaba selam tesekkur* sagol zaman gelmedi
+        gelir hala henuz degil istiyorum iptal yardim lutfen nasil beden numara aldim urun* hicbir ama
+        bekliyorum olmadan ile icin hic degistir* lazim gerek kac gun bu bir yanlis bozuk kirik neden niye ne
+        var yok mi mu musunuz misiniz takip gonder* ulasmadi geldi bekle* ne zaman kirik iade* param
+        hesab* yardimci olur""",
+    "nl": """waar is mijn bestelling pakket pakje levering bezorging terugbetaling retour hallo hoi dank bedankt
+        wanneer komt nog niet ik wil annuleren hulp alsjeblieft aub graag hoe maat geld u je jij heb
+        ontvangen gekregen nummer aankoop product niks niets maar ook wacht zonder met voor nooit ruilen
+        nodig kan hoeveel lang het een kapot verkeerd al blijft geleverd bezorgd terug dag goedemorgen
+        bestel* bezorg* geld waarom wat zijn""",
+}
+
+
+def _compile_keywords() -> tuple[dict[str, frozenset[str]], dict[str, tuple[str, ...]]]:
+    exact: dict[str, frozenset[str]] = {}
+    prefixes: dict[str, tuple[str, ...]] = {}
+    for lang, words in _KEYWORDS.items():
+        normalised = [_fold(w) for w in words.split()]
+        exact[lang] = frozenset(w for w in normalised if not w.endswith("*"))
+        prefixes[lang] = tuple(w[:-1] for w in normalised if w.endswith("*"))
+    return exact, prefixes
+
+
+def _fold(text: str) -> str:
+    """Lowercase without diacritics: shoppers type "donde esta", "siparisim", "reçu" alike."""
+    text = text.lower().replace("ı", "i").replace("ß", "ss")
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+_EXACT, _PREFIXES = _compile_keywords()
+# langdetect is over-confident on a few words (0.99999 for the wrong language is common), so its
+# log-probability is damped and floored; each matching shop word then adds _KEYWORD_WEIGHT:
+# two more matching words than the runner-up outweigh a confident langdetect.
+_KEYWORD_WEIGHT = 1.2
+_LANGDETECT_DAMPING = 0.5
+_LANGDETECT_FLOOR = 0.05
+
+
+# ---------------------------------------------------------------------------------------------
+# Scripts.
+def _script_counts(text: str) -> dict[str, int]:
+    counts = {"latin": 0, "arabic": 0, "han": 0, "kana": 0, "hangul": 0, "other": 0}
+    for ch in text:
+        cp = ord(ch)
+        if 0x3040 <= cp <= 0x30FF or 0x31F0 <= cp <= 0x31FF or 0xFF66 <= cp <= 0xFF9D:
+            counts["kana"] += 1
+        elif 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0xF900 <= cp <= 0xFAFF:
+            counts["han"] += 1
+        elif 0x0600 <= cp <= 0x06FF or 0x0750 <= cp <= 0x077F or 0x08A0 <= cp <= 0x08FF or 0xFB50 <= cp <= 0xFEFF:
+            counts["arabic"] += 1
+        elif 0xAC00 <= cp <= 0xD7AF or 0x1100 <= cp <= 0x11FF or 0x3130 <= cp <= 0x318F:
+            counts["hangul"] += 1
+        elif ch.isalpha():
+            if unicodedata.name(ch, "").startswith("LATIN"):
+                counts["latin"] += 1
+            else:
+                counts["other"] += 1
+    return counts
+
+
+def _script_language(counts: dict[str, int], allowed: frozenset[str]) -> Detection | None:
+    """Decide by script when a non-Latin script dominates; None means: go on with Latin detection.
+
+    CJK characters carry a word each, so they count double against Latin letters.
+    """
+    cjk = counts["han"] + counts["kana"]
+    non_latin = counts["arabic"] + cjk + counts["hangul"] + counts["other"]
+    if non_latin == 0 or (counts["arabic"] + counts["other"] + 2 * (cjk + counts["hangul"])) < counts["latin"]:
+        return None
+    best = max(("arabic", "cjk", "hangul", "other"),
+               key=lambda s: counts[s] if s != "cjk" else cjk)
+    if best == "arabic":
+        lang = "ar"
+    elif best == "cjk":
+        # Kana only exists in Japanese; Han alone is Chinese unless the shop serves only Japanese.
+        lang = "ja" if counts["kana"] else ("zh" if "zh" in allowed else "ja")
+    else:  # Hangul, Cyrillic, Thai...: a language, just not one we serve
+        return Detection(None, 0.0, True)
+    if lang not in allowed:
+        return Detection(None, 0.0, True)
+    return Detection(lang, 0.99, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# langdetect, restricted and seeded.
+_factory_lock = threading.Lock()
+_factory = None
+
+
+def _detector_factory():
+    """Our own seeded DetectorFactory, so results never depend on what else imported langdetect."""
+    global _factory
+    with _factory_lock:
+        if _factory is None:
+            from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+
+            DetectorFactory.seed = 0
+            factory = DetectorFactory()
+            factory.load_profile(PROFILES_DIRECTORY)
+            factory.set_seed(0)
+            _factory = factory
+        return _factory
+
+
+def _langdetect_probabilities(text: str, languages: Iterable[str]) -> dict[str, float]:
+    """langdetect probabilities over `languages` only (non-allowed profiles get prior 0); {} if it cannot tell."""
+    try:
+        factory = _detector_factory()
+        known = set(factory.get_lang_list())
+        prior = {_LANGDETECT_CODE.get(lang, lang): 1.0 for lang in languages}
+        prior = {code: p for code, p in prior.items() if code in known}
+        if not prior:
+            return {}
+        detector = factory.create()
+        detector.set_prior_map(prior)
+        detector.append(text)
+        result: dict[str, float] = {}
+        for item in detector.get_probabilities():
+            lang = _FROM_LANGDETECT.get(item.lang, item.lang)
+            if lang in languages:
+                result[lang] = result.get(lang, 0.0) + item.prob
+        return result
+    except Exception:  # LangDetectException on featureless text, or anything odd: no opinion
+        return {}
+
+
+def _keyword_hits(words: list[str], languages: Iterable[str]) -> dict[str, int]:
+    hits = {}
+    for lang in languages:
+        exact, prefixes = _EXACT.get(lang, frozenset()), _PREFIXES.get(lang, ())
+        n = sum(1 for w in words if w in exact or (len(w) >= 4 and any(w.startswith(p) for p in prefixes)))
+        if n:
+            hits[lang] = n
+    return hits
+
+
+def _strip_noise(text: str) -> str:
+    text = _EMAIL_RE.sub(" ", text)
+    text = _URL_RE.sub(" ", text)
+    return _WITH_DIGIT_RE.sub(" ", text)
+
+
+def _signal_words(text: str) -> list[str]:
+    """Folded words that could say something about the language."""
+    words = [_fold(w) for w in _WORD_RE.findall(text)]
+    return [w for w in words if len(w) > 2 and w not in _NO_SIGNAL_WORDS]
+
+
+def detect_language(text: str, allowed: Iterable[str] = SUPPORTED) -> Detection:
+    """Language of one message, restricted to `allowed`; never raises, deterministic."""
+    try:
+        return _detect((text or "")[:MAX_CHARS], frozenset(allowed))
+    except Exception:
+        return NO_SIGNAL
+
+
+def _detect(text: str, allowed: frozenset[str]) -> Detection:
+    cleaned = _strip_noise(text)
+    by_script = _script_language(_script_counts(cleaned), allowed)
+    if by_script is not None:
+        return by_script
+    words = _signal_words(cleaned)
+    if not words:
+        return NO_SIGNAL
+    latin = [lang for lang in SUPPORTED if lang in allowed and lang not in _SCRIPT_LANGUAGES]
+    latin += sorted(lang for lang in allowed if lang not in SUPPORTED)  # custom shop languages: langdetect only
+    if not latin:
+        return Detection(None, 0.0, True)
+    all_words = [_fold(w) for w in _WORD_RE.findall(cleaned)]
+    probabilities = _langdetect_probabilities(" ".join(_WORD_RE.findall(cleaned)), latin)
+    hits = _keyword_hits(all_words, latin)
+    scores = {
+        lang: _LANGDETECT_DAMPING * math.log(max(probabilities.get(lang, 0.0), _LANGDETECT_FLOOR))
+        + _KEYWORD_WEIGHT * hits.get(lang, 0)
+        for lang in latin
+    }
+    top = max(scores.values())
+    weights = {lang: math.exp(s - top) for lang, s in scores.items()}
+    total = sum(weights.values())
+    # Ties resolve in SUPPORTED order, which keeps the answer stable.
+    best = max(latin, key=lambda lang: (weights[lang], -latin.index(lang)))
+    if not probabilities and not hits:
+        return Detection(None, 0.0, True)
+    return Detection(best, round(weights[best] / total, 4), True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Priors: what we know about the shopper before reading the message.
+# Main language per phone region (only regions where one of ours is clearly the main language).
+REGION_LANGUAGE = {
+    **dict.fromkeys(("US", "GB", "GG", "JE", "IM", "IE", "AU", "NZ", "CA", "ZA", "SG", "IN", "PH", "NG", "KE", "JM"), "en"),
+    **dict.fromkeys(("ES", "MX", "AR", "CO", "CL", "PE", "VE", "EC", "GT", "CU", "BO", "DO", "HN", "PY",
+                     "SV", "NI", "CR", "PA", "UY", "PR"), "es"),
+    **dict.fromkeys(("BR", "PT", "AO", "MZ", "CV"), "pt"),
+    **dict.fromkeys(("FR", "LU", "MC", "SN", "CI"), "fr"),
+    **dict.fromkeys(("DE", "AT", "LI"), "de"),
+    **dict.fromkeys(("IT", "SM", "VA"), "it"),
+    **dict.fromkeys(("CN",), "zh"),
+    **dict.fromkeys(("JP",), "ja"),
+    **dict.fromkeys(("ID",), "id"),
+    **dict.fromkeys(("AE", "SA", "EG", "QA", "KW", "BH", "OM", "JO", "IQ", "LB", "SY", "YE", "LY", "SD",
+                     "MA", "TN", "DZ"), "ar"),
+    **dict.fromkeys(("TR",), "tr"),
+    **dict.fromkeys(("NL", "SR"), "nl"),
+}
+
+
+def language_for_phone(phone: str | None) -> str | None:
+    """Main language of the phone number's country (+49 -> de); WhatsApp ids come without the "+"."""
+    raw = (phone or "").strip()
+    if not raw:
+        return None
+    if not raw.startswith("+"):
+        raw = "+" + raw.lstrip("0")
+    try:
+        parsed = phonenumbers.parse(raw, None)
+        # Exact region for valid numbers; else the country code's main region (+44 -> GB).
+        region = phonenumbers.region_code_for_number(parsed) or \
+            phonenumbers.region_code_for_country_code(parsed.country_code)
+    except Exception:
+        return None
+    return REGION_LANGUAGE.get(region or "")
+
+
+def _base_language(tag: str) -> str | None:
+    tag = tag.strip().replace("_", "-").lower()
+    if not tag or tag == "*":
+        return None
+    base = tag.split("-")[0]
+    if base == "zh" and any(part in ("tw", "hk", "mo", "hant") for part in tag.split("-")[1:]):
+        return None  # Traditional Chinese: we only answer in Simplified
+    return "id" if base == "in" else base  # "in" is the old code for Indonesian
+
+
+def parse_accept_language(header: str | None, allowed: Iterable[str] = SUPPORTED) -> list[str]:
+    """Allowed languages from an Accept-Language / Content-Language value, best first.
+
+    "es-MX,es;q=0.9,en;q=0.8" -> ["es", "en"]. Malformed parts are skipped, q=0 is a refusal.
+    """
+    allowed = frozenset(allowed)
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((header or "").split(",")):
+        tag, _, params = part.partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        lang = _base_language(tag)
+        if lang and lang in allowed and quality > 0:
+            ranked.append((-quality, position, lang))
+    result: list[str] = []
+    for _, _, lang in sorted(ranked):
+        if lang not in result:
+            result.append(lang)
+    return result
+
+
+@dataclass(frozen=True)
+class Priors:
+    """What we know before reading the message. Strength order (first wins), see ranked():
+
+    widget locale > browser Accept-Language > customer profile > phone country > email Content-Language.
+    The widget locale and browser are what the shopper actually reads in right now; the profile
+    is what they used with us before; the phone country is a guess about residence (expats,
+    US numbers of Spanish speakers); Content-Language is usually a mail client default.
+    """
+    profile_language: str | None = None
+    phone: str | None = None
+    accept_language: str | None = None
+    widget_locale: str | None = None
+    content_language: str | None = None
+
+    def ranked(self, allowed: Iterable[str] = SUPPORTED) -> list[tuple[str, str]]:
+        """(source, language) pairs, strongest first, only allowed languages."""
+        allowed = frozenset(allowed)
+        out: list[tuple[str, str]] = []
+        widget = parse_accept_language(self.widget_locale, allowed)
+        if widget:
+            out.append(("widget_locale", widget[0]))
+        out += [("accept_language", lang) for lang in parse_accept_language(self.accept_language, allowed)]
+        profile = parse_accept_language(self.profile_language, allowed)
+        if profile:
+            out.append(("profile", profile[0]))
+        phone = language_for_phone(self.phone)
+        if phone in allowed:
+            out.append(("phone_country", phone))
+        out += [("content_language", lang) for lang in parse_accept_language(self.content_language, allowed)]
+        return out
+
+    def languages(self, allowed: Iterable[str] = SUPPORTED) -> frozenset[str]:
+        return frozenset(lang for _, lang in self.ranked(allowed))
+
+
+# ---------------------------------------------------------------------------------------------
+# Explicit requests: "can you speak Spanish?", "auf Deutsch bitte", "日本語で".
+_LANGUAGE_NAMES: dict[str, str] = {
+    "en": "english ingles anglais englisch inglese engels ingilizce inggris 英语 英語 英文 انجليزي الانجليزية الإنجليزية بالانجليزي بالإنجليزي بالانجليزية",
+    "es": "spanish espanol castellano espagnol spanisch spagnolo espanhol spaans ispanyolca spanyol 西班牙语 西班牙語 スペイン語 بالاسباني الإسبانية الاسبانية",
+    "pt": "portuguese portugues portugais portugiesisch portoghese portugees portekizce portugis 葡萄牙语 ポルトガル語 البرتغالية بالبرتغالي",
+    "fr": "french frances francais franzosisch francese frans fransizca perancis 法语 法語 フランス語 بالفرنسي الفرنسية بالفرنسية",
+    "de": "german aleman allemand deutsch tedesco alemao duits almanca jerman 德语 德語 ドイツ語 بالالماني الألمانية الالمانية",
+    "it": "italian italiano italien italienisch italiaans italyanca italia 意大利语 イタリア語 بالايطالي الإيطالية الايطالية",
+    "zh": "chinese chino chinois chinesisch cinese chines chinees cince mandarin mandarim 中文 汉语 普通话 华语 中国語 中国话 بالصيني الصينية",
+    "ja": "japanese japones japonais japanisch giapponese japans japonca jepang 日本語 日语 日文 باليابانية اليابانية",
+    "id": "indonesian indonesio indonesien indonesisch indonesiano endonezce indonesia 印尼语 インドネシア語 الإندونيسية",
+    "ar": "arabic arabe arabisch arabo arapca arab 阿拉伯语 アラビア語 بالعربي بالعربية العربية عربي",
+    "tr": "turkish turco turc turkisch turkce turks turki 土耳其语 トルコ語 بالتركي التركية",
+    "nl": "dutch holandes neerlandais niederlandisch olandese nederlands hollandaca vlaams belanda 荷兰语 オランダ語 بالهولندي الهولندية",
+}
+# A language name alone could be an adjective ("italian shoes"), so it needs a request cue nearby
+# or a message of at most three words ("English?", "in italiano", "Türkçe").
+_REQUEST_CUES = frozenset(_fold(w) for w in """
+speak talk write reply answer respond switch in please pls can could do you language
+habla hablas hablan hablar hablame escribe escribir en por favor puede puedes idioma
+fala falar falam falem pode podem em lingua
+parle parlez parles parler ecrire svp stp langue
+sprechen sprichst sprecht spreche auf bitte schreiben sprache
+parla parli parlate parlare scrivere lingua
+spreek spreekt spreken praten het alstublieft alsjeblieft taal
+konus konusur konusabilir konusabilirmisiniz konusun yazar yazabilir misiniz musunuz dil lutfen
+bisa pakai pake dalam bicara bahasa tolong
+""".split())
+_CJK_ARABIC_CUES = ("で", "说", "說", "讲", "講", "用", "話", "话", "できます", "ください", "吗", "嗎", "ممكن", "تتكلم", "تحكي", "لو سمحت")
+
+
+def explicit_request(text: str, allowed: Iterable[str] = SUPPORTED) -> str | None:
+    """The language the shopper asks us to use, if they ask ("¿hablas inglés?" -> en)."""
+    try:
+        allowed = frozenset(allowed)
+        folded = _fold((text or "")[:MAX_CHARS])
+        words = _WORD_RE.findall(folded)
+        word_set = set(words)
+        has_cue = bool(word_set & _REQUEST_CUES) or any(cue in folded for cue in _CJK_ARABIC_CUES)
+        short = len(words) <= 3
+        for lang, names in _LANGUAGE_NAMES.items():
+            if lang not in allowed:
+                continue
+            for name in names.split():
+                name = _fold(name)
+                if name.isascii():
+                    found = name in word_set
+                else:  # CJK and Arabic names are matched inside the text
+                    found = name in folded
+                if found and (has_cue or short):
+                    return lang
+    except Exception:
+        return None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The conversation's language.
+@dataclass(frozen=True)
+class Choice:
+    language: str
+    switched: bool
+    reason: str
+
+
+_SCRIPT_OF = {"ar": "arabic", "zh": "han", "ja": "kana"}
+
+
+def _word_count(text: str) -> int:
+    cleaned = _strip_noise(text)
+    counts = _script_counts(cleaned)
+    latin_words = len(_WORD_RE.findall("".join(ch if not _is_cjk(ch) else " " for ch in cleaned)))
+    # Roughly two CJK characters per word.
+    return latin_words + (counts["han"] + counts["kana"] + 1) // 2
+
+
+def _is_cjk(ch: str) -> bool:
+    cp = ord(ch)
+    return 0x3040 <= cp <= 0x30FF or 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF
+
+
+def _different_script(current: str, detected: str) -> bool:
+    return _SCRIPT_OF.get(current, "latin") != _SCRIPT_OF.get(detected, "latin")
+
+
+def choose_language(current: str | None, text: str, priors: Priors | None = None,
+                    allowed: Iterable[str] = SUPPORTED) -> Choice:
+    """The language to answer this message in. Rules, in order:
+
+    1. an explicit request ("auf Deutsch bitte") always wins;
+    2. with a current language, it is sticky:
+       - messages without signal ("ok", "👍", "CD-104233", emails) never switch it;
+       - Han-only text keeps a Japanese conversation (kanji are Japanese too);
+       - a short message (<= 2 words) switches only with very high confidence AND either a
+         prior agreeing or a clearly different script ("退货" in an English chat);
+       - a longer message switches with confidence >= SWITCH_CONFIDENCE;
+    3. with no current language: the detection if there is a signal (for a short message, only if
+       confident or no prior disagrees), else the strongest prior, else DEFAULT_LANGUAGE.
+    Never raises: on any failure the current language (or the default) is kept.
+    """
+    allowed = frozenset(allowed)
+    priors = priors or Priors()
+    fallback = current if current in allowed else None
+    try:
+        return _choose(fallback, (text or "")[:MAX_CHARS], priors, allowed)
+    except Exception:
+        return Choice(fallback or _first_prior(priors, allowed)[1], False, "error_fallback")
+
+
+def _first_prior(priors: Priors, allowed: frozenset[str]) -> tuple[str, str]:
+    try:
+        ranked = priors.ranked(allowed)
+    except Exception:
+        ranked = []
+    if ranked:
+        return ranked[0]
+    return "default", DEFAULT_LANGUAGE if DEFAULT_LANGUAGE in allowed or not allowed else sorted(allowed)[0]
+
+
+def _choose(current: str | None, text: str, priors: Priors, allowed: frozenset[str]) -> Choice:
+    requested = explicit_request(text, allowed)
+    if requested:
+        return Choice(requested, current is not None and requested != current, "explicit_request")
+
+    detection = detect_language(text, allowed)
+    short = _word_count(text) <= SHORT_MESSAGE_WORDS
+    prior_languages = priors.languages(allowed)
+
+    if current is None:
+        if detection.language:
+            if not short or detection.confidence >= SHORT_SWITCH_CONFIDENCE or not prior_languages \
+                    or detection.language in prior_languages:
+                return Choice(detection.language, False, "detected")
+        source, lang = _first_prior(priors, allowed)
+        return Choice(lang, False, f"prior:{source}" if source != "default" else "default")
+
+    if not detection.has_signal:
+        return Choice(current, False, "no_signal")
+    if detection.language is None:
+        return Choice(current, False, "unsupported_language")
+    if detection.language == current:
+        return Choice(current, False, "same_language")
+    if current == "ja" and detection.language == "zh" and not _script_counts(text)["latin"]:
+        return Choice(current, False, "han_shared_with_ja")
+    if short:
+        confident = detection.confidence >= SHORT_SWITCH_CONFIDENCE
+        if confident and (_different_script(current, detection.language) or detection.language in prior_languages):
+            return Choice(detection.language, True, "detected_short")
+        return Choice(current, False, "short_message_kept")
+    if detection.confidence >= SWITCH_CONFIDENCE:
+        return Choice(detection.language, True, "detected")
+    return Choice(current, False, "low_confidence")
+
+
+@dataclass
+class LanguageMemory:
+    """One conversation's language: feed it every inbound message, read .language for the reply."""
+    priors: Priors = field(default_factory=Priors)
+    allowed: tuple[str, ...] = SUPPORTED
+    language: str | None = None
+    history: list[Choice] = field(default_factory=list)
+
+    def observe(self, text: str) -> Choice:
+        choice = choose_language(self.language, text, self.priors, self.allowed)
+        self.language = choice.language
+        self.history.append(choice)
+        return choice
