@@ -182,22 +182,16 @@ class Stack:
                                   "--interface", "127.0.0.1", "--model", str(self.model), "--endpoints",
                                   str(endpoints), "--credentials", "bot/credentials.yml"], _rasa_env())
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.procs["bare_rasa"].poll() is not None:
-                raise RuntimeError(f"bare Rasa exited; see {self.state_dir}/logs/bare_rasa.log")
-            try:
-                if httpx.get(f"{url}/status", timeout=2).json().get("model_file"):
-                    return url
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(0.5)
-        raise TimeoutError("bare Rasa not ready")
+        self._wait_for({"bare_rasa": f"{url}/status"}, timeout)
+        return url
 
     def wait_ready(self, timeout: float) -> None:
+        self._wait_for({"actions": f"http://127.0.0.1:{self.actions_port}/health",
+                        "rasa": f"{self.rasa_url}/status", "app": f"{self.app_url}/readyz"}, timeout)
+
+    def _wait_for(self, checks: dict[str, str], timeout: float) -> None:
+        """Poll each process's health URL until it answers 200 (a Rasa server: with a model loaded)."""
         deadline = time.monotonic() + timeout
-        checks = {"actions": f"http://127.0.0.1:{self.actions_port}/health",
-                  "rasa": f"{self.rasa_url}/status", "app": f"{self.app_url}/readyz"}
         pending = dict(checks)
         while pending:
             for name, url in list(pending.items()):
@@ -206,7 +200,7 @@ class Stack:
                     raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.state_dir}/logs/{name}.log")
                 try:
                     resp = httpx.get(url, timeout=2)
-                    if resp.status_code == 200 and (name != "rasa" or resp.json().get("model_file")):
+                    if resp.status_code == 200 and ("rasa" not in name or resp.json().get("model_file")):
                         del pending[name]
                 except (httpx.HTTPError, ValueError):
                     pass
