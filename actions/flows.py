@@ -12,7 +12,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import GuardedAction, GuardedFormValidation, answer_to, TurnContext, latest_intent, turn
-from actions.render import Texts, yes_no_buttons
+from actions.render import Texts, refund_method, yes_no_buttons
 from crm.contacts import AddressError, parse_address
 from crm.orders import service as orders
 from crm.orders.service import AddressChangeOutcome, CancelOutcome
@@ -61,7 +61,7 @@ def render_refunds(t: Texts, ctx: TurnContext, order) -> list[str]:
         return [t("refund_none", order=order.number)]
     out = []
     for v in views:
-        line = t("refund_line", amount=t.money(v.amount, v.currency), method=t(f"refund_methods.{v.method}"),
+        line = t("refund_line", amount=t.money(v.amount, v.currency), method=refund_method(t, v.method),
                  status=t(f"refund_status_names.{v.status}"), updated=t.day(v.last_update.date()))
         if v.status == "pending" and v.rma_number:
             line += " " + t("refund_waiting_parcel", rma=v.rma_number)
@@ -154,7 +154,8 @@ class ActionRunFlow(GuardedAction):
 def parse_item_choice(text: str, line_count: int) -> list[int] | None:
     """'2', 'item 1 and 3', 'all' → 0-based indexes; None if nothing usable."""
     text = text.lower()
-    if re.search(r"\b(all|everything|both|todo|alles|tout)\b", text):
+    if re.search(r"\b(all|everything|both|todo|todos|tudo|tutti|tutto|tous|toutes|alles|beide|allemaal|semua|hepsi|"
+                 r"ikisi|الكل|كلها|كله)\b|全部|都要|すべて|全て|両方", text):
         return list(range(line_count))
     picks = sorted({int(n) - 1 for n in re.findall(r"\b(\d{1,2})\b", text) if 1 <= int(n) <= line_count})
     return picks or None
@@ -243,11 +244,11 @@ class ActionSubmitReturn(GuardedAction):
             items = ", ".join(f"{it.order_line.title}" + (f" ×{it.qty}" if it.qty > 1 else "") for it in rma.items)
             dispatcher.utter_message(text=t("return_created", rma=rma.rma_number, items=items, label=rma.label_url))
             carrier = order.shipments[-1].last_mile_carrier if order.shipments else None
-            dispatcher.utter_message(text=t("return_instructions", carrier=carrier or "post office",
+            dispatcher.utter_message(text=t("return_instructions", carrier=carrier or t("return_any_carrier"),
                                             address=policy.return_address))
             method = (policy.refund_methods or ["original_payment"])[0]
             estimate = t("return_refund_estimate", amount=t.money(rma.refund_amount, rma.refund_currency),
-                         method=t(f"refund_methods.{method}"), days=returns.REFUND_SETTLEMENT_DAYS.get(method, 7))
+                         method=refund_method(t, method), days=returns.REFUND_SETTLEMENT_DAYS.get(method, 7))
             if policy.return_shipping_paid_by == "customer" and policy.return_shipping_fee:
                 estimate += " " + t("return_shipping_fee", fee=t.money(policy.return_shipping_fee, order.currency))
             dispatcher.utter_message(text=estimate)

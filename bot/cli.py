@@ -199,5 +199,57 @@ def bench_channels(ctx: typer.Context) -> None:
     main(ctx.args)
 
 
+@app.command("bench-language", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_language(ctx: typer.Context) -> None:
+    """Language detection accuracy: single short messages and whole conversations (see bench/language_detection.py)."""
+    from bench.language_detection import main
+
+    main(ctx.args)
+
+
+translate = typer.Typer(help="Offline machine translation: argostranslate packages under <state dir>/translation.",
+                        no_args_is_help=True)
+app.add_typer(translate, name="translate")
+
+
+@translate.command("install")
+def translate_install(files: list[Path] = typer.Argument(..., help=".argosmodel package files")) -> None:
+    """Install translation packages (offline) and print the language pairs now available."""
+    from crm.translation import PackageError, install, installed_pairs
+
+    try:
+        for pair in install(files):
+            typer.echo(f"installed {pair}")
+    except PackageError as exc:
+        typer.echo(f"crossdesk: {exc}", err=True)
+        raise typer.Exit(1)
+    typer.echo("pairs: " + ", ".join(f"{a}-{b}" for a, b in sorted(installed_pairs())))
+
+
+@translate.command("list")
+def translate_list() -> None:
+    """Installed translation pairs."""
+    from crm.translation import installed_pairs
+
+    pairs = sorted(installed_pairs())
+    if not pairs:
+        typer.echo("no translation packages installed (bin/crossdesk translate install FILE.argosmodel)")
+    for a, b in pairs:
+        typer.echo(f"{a}-{b}")
+
+
+@translate.command("text")
+def translate_text(text: str, source: str = typer.Option(..., "--source", "-s"),
+                   target: str = typer.Option(..., "--target", "-t")) -> None:
+    """Translate TEXT; exits 1 (printing the original and the reason) if it cannot."""
+    from crm.translation import translate as run
+
+    result = run(text, source, target)
+    typer.echo(result.text)
+    if not result.ok:
+        typer.echo(f"crossdesk: not translated: {result.reason}", err=True)
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

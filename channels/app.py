@@ -29,8 +29,16 @@ from crm.config import get_settings
 from crm.conversations import service as conversations
 from crm.db import get_engine, unit_of_work
 from crm.handoff import service as handoff
+from crm.language.conversation import MachineTranslation
 
 log = logging.getLogger("crossdesk.app")
+
+
+def _warm_translation(translator: MachineTranslation) -> None:
+    try:
+        translator.warm()
+    except Exception:  # a broken package only disables translation; the pipeline degrades per message
+        log.exception("translation models could not be loaded")
 
 
 @asynccontextmanager
@@ -43,7 +51,10 @@ async def lifespan(app: FastAPI):
     app.state.rate_limiter = make_rate_limiter(settings.redis_url, settings.sender_rate_limit,
                                                settings.sender_rate_window_s)
     notices = make_rate_limiter(settings.redis_url, 1, settings.sender_rate_window_s, prefix="crossdesk:rl-notice")
-    app.state.pipeline = Pipeline(rasa, app.state.outbound, app.state.rate_limiter, notices)
+    translator = MachineTranslation()
+    app.state.pipeline = Pipeline(rasa, app.state.outbound, app.state.rate_limiter, notices, translator)
+    # Loading the translation models takes seconds: do it beside startup, not in a shopper's first message.
+    warming = asyncio.get_running_loop().run_in_executor(None, _warm_translation, translator)
     app.state.inbox = make_inbox(settings.redis_url, app.state.pipeline.handle_inbound)
     whatsapp_http = _register_whatsapp(app)
     email_poller = _start_email(app)
@@ -58,6 +69,7 @@ async def lifespan(app: FastAPI):
     if email_poller is not None:
         email_poller.cancel()
     await rasa.aclose()
+    await warming
     await app.state.rate_limiter.aclose()
     if hasattr(app.state.inbox, "aclose"):
         await app.state.inbox.aclose()
@@ -161,7 +173,8 @@ def conversation_detail(key: str):
     with unit_of_work() as session:
         conv = _conversation_or_404(session, key)
         return {"key": conv.key, "channel": conv.channel, "customer_id": conv.customer_id,
-                "identity_trusted": conv.identity_trusted, "mode": conv.mode, "language": conv.language}
+                "identity_trusted": conv.identity_trusted, "mode": conv.mode, "language": conv.language,
+                "language_reason": conv.language_reason, "translation": conv.translation}
 
 
 @app.get("/api/conversations/{key}/messages", tags=["agents"], summary="Transcript of a conversation")

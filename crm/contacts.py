@@ -9,14 +9,24 @@ import phonenumbers
 
 ORDER_PREFIX = "CD-"
 # "CD-104233", "cd104233", "cd 104233", "#104233", "order 104233", "104233"
-_ORDER_RE = re.compile(r"(?:\bcd[\s\-_#]*|#|\b)(1\d{5})\b", re.IGNORECASE)
+# ASCII look-arounds instead of \b: in "订单104233到哪了" or "CD-104233の配送" the neighbours are word characters
+# to Python, so \b would never match next to Chinese or Japanese text.
+_ORDER_RE = re.compile(r"(?:(?<![A-Za-z0-9])cd[\s\-_#]*|#|(?<![A-Za-z0-9]))(1\d{5})(?![A-Za-z0-9])", re.IGNORECASE)
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _PHONE_RE = re.compile(r"(?:\+|00)?[\d][\d\s().\-/]{5,20}\d")
 
 
+# Arabic-Indic (١٢٣), Persian (۱۲۳) and full-width (１２３) digits, as phones type them, read as ASCII digits.
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹０１２３４５６７８９", "0123456789" * 3)
+
+
+def ascii_digits(text: str) -> str:
+    return (text or "").translate(_DIGITS)
+
+
 def extract_order_number(text: str) -> str | None:
     """The first thing that looks like one of our order numbers, normalised to CD-1xxxxx."""
-    text = _EMAIL_RE.sub(" ", text or "")
+    text = _EMAIL_RE.sub(" ", ascii_digits(text))
     for match in _ORDER_RE.finditer(text):
         return f"{ORDER_PREFIX}{match.group(1)}"
     return None

@@ -19,6 +19,8 @@ from channels.core.outbound import Outbound
 from crm.conversations.models import HANDOFF, INBOUND, OUTBOUND, Message
 from crm.db import unit_of_work
 from crm.handoff import service as handoff
+from crm.language import conversation as conversation_language
+from crm.language.conversation import MACHINE, LanguageTurn
 
 log = logging.getLogger("crossdesk.pipeline")
 
@@ -30,7 +32,9 @@ class Turn:
     customer_id: int | None
     mode: str
     language: str
-    bot_text: str  # what Rasa gets: a tapped button's payload, or the text
+    bot_text: str  # what Rasa gets: a tapped button's payload, or the text (in English when machine-translated)
+    lang: LanguageTurn | None = None
+    only_language_request: bool = False
 
 
 _NUMBER_CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
@@ -54,7 +58,7 @@ def _bot_text(session, conv, msg: InboundMessage) -> str:
     return msg.text
 
 
-def _open_turn(msg: InboundMessage) -> Turn:
+def _open_turn(msg: InboundMessage, translator=None) -> Turn:
     with unit_of_work() as session:
         conv = conversations.get_or_create(session, msg.channel, msg.sender_id, msg.received_at)
         identity, trusted = conversations.channel_identity(msg.channel, msg.sender_id, msg.metadata)
@@ -66,8 +70,22 @@ def _open_turn(msg: InboundMessage) -> Turn:
             stored = conversations.record(session, conv, INBOUND, "shopper", msg.text,
                                           {"metadata": msg.metadata, "external_id": msg.external_id}, msg.received_at)
             stored.provider_message_id = msg.external_id
+        lang = None
+        if msg.text and not msg.metadata.get("payload"):  # a button tap says nothing about the language
+            lang = conversation_language.decide(session, conv, msg.text, msg.channel, msg.sender_id, msg.metadata,
+                                                translator.languages() if translator is not None else ())
+        bot_text = _bot_text(session, conv, msg)
+        if lang is not None and lang.translation == MACHINE and bot_text == msg.text:
+            # NLU is native in twelve languages; others go through English, the shopper's words stay stored.
+            english = translator.to_english(msg.text, lang.language)
+            if english is not None:
+                bot_text = english
+                if not already:
+                    stored.payload = {**stored.payload, "translation": {"en": english}}
         session.flush()
-        return Turn(conv.key, conv.id, conv.customer_id, conv.mode, conv.language, _bot_text(session, conv, msg))
+        request_only = lang is not None and lang.explicit and \
+            conversation_language.only_a_language_request(msg.text, conversation_language.shop_languages())
+        return Turn(conv.key, conv.id, conv.customer_id, conv.mode, conv.language, bot_text, lang, request_only)
 
 
 def _notice(conversation_id: int, key: str, **values) -> OutboundMessage:
@@ -87,8 +105,10 @@ QUEUED_CHANNELS = {"whatsapp", "email"}
 
 
 class Pipeline:
-    def __init__(self, rasa: RasaClient, outbound: Outbound, rate_limiter=None, notice_limiter=None):
+    def __init__(self, rasa: RasaClient, outbound: Outbound, rate_limiter=None, notice_limiter=None,
+                 translator=None):
         self.rasa = rasa
+        self.translator = translator  # crm.translation adapter: languages() and to_english(); None = native only
         self.outbound = outbound
         self.rate_limiter = rate_limiter
         self.notice_limiter = notice_limiter  # at most one "slow down" notice per window
@@ -109,7 +129,7 @@ class Pipeline:
 
     async def handle_inbound(self, msg: InboundMessage) -> list[OutboundMessage]:
         """Store first (nothing is lost), then answer. Raises BotUnavailable if Rasa is down."""
-        turn = await run_in_threadpool(_open_turn, msg)
+        turn = await run_in_threadpool(_open_turn, msg, self.translator)
         limited = await self._limit_reply(msg, turn)
         if limited is not None:
             replies = limited
@@ -118,10 +138,14 @@ class Pipeline:
                 if msg.metadata.get("unsupported_media") else []
         elif turn.mode == HANDOFF:
             replies = [await run_in_threadpool(_notice, turn.conversation_id, "handoff_already")]
+        elif turn.only_language_request:  # "English please": confirm in that language, nothing for the bot
+            replies = [await run_in_threadpool(_notice, turn.conversation_id, "language_switched")]
         else:
             metadata = {"channel": msg.channel, "language": turn.language}
             raw = await self.rasa.send(turn.conversation_key, turn.bot_text, metadata)
             replies = [OutboundMessage.from_rasa(r) for r in raw if r.get("text") or r.get("buttons") or r.get("custom")]
+        if turn.lang is not None and turn.lang.newly_unavailable:
+            replies = [await run_in_threadpool(_notice, turn.conversation_id, "translation_unavailable"), *replies]
         await self.outbound.deliver(turn.conversation_id, replies)
         return replies
 

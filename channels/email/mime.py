@@ -520,9 +520,11 @@ def normalize_subject(subject: str) -> str:
     return _REPLY_PREFIX.sub("", subject or "").strip()
 
 
-def reply_subject(subject: str) -> str:
+def reply_subject(subject: str, language: str = "en") -> str:
+    """"Re: <subject>" ("Re:" is what RFC 5322 suggests and every client threads on); the fallback
+    subject for an empty one is in the shopper's language."""
     base = re.sub(r"^\s*((re|aw|antw|sv|vs|r|rif|res)\s*(\[\d+\])?\s*:\s*)+", "", subject or "", flags=re.I).strip()
-    return f"Re: {base}" if base else "Re: your message"
+    return f"Re: {base}" if base else f"Re: {_chrome(language, 'subject_fallback')}"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -548,11 +550,11 @@ def to_inbound(parsed: ParsedEmail) -> InboundMessage:
 # --------------------------------------------------------------------------------------------------------------
 # Composing the reply
 
-CHOICE_PROMPT = {
-    "en": "Reply with the number:", "de": "Antworten Sie mit der Nummer:", "es": "Responda con el número:",
-    "fr": "Répondez avec le numéro :", "pt": "Responda com o número:", "it": "Rispondi con il numero:",
-    "nl": "Antwoord met het nummer:",
-}
+def _chrome(language: str, key: str) -> str:
+    """Email chrome (numbered-choice prompt, default subject) from the shopper's catalog."""
+    from actions.render import Texts
+
+    return Texts(language)(f"email.{key}")
 
 _URL_RE = re.compile(r"https?://[^\s<>\"']+", re.I)
 
@@ -594,7 +596,7 @@ def render_text(messages: Sequence[OutboundMessage], language: str = "en") -> st
     parts = [m.text.strip() for m in messages if m.text and m.text.strip()]
     buttons = turn_buttons(messages)
     if buttons:
-        prompt = CHOICE_PROMPT.get(language.split("-")[0].lower(), CHOICE_PROMPT["en"])
+        prompt = _chrome(language.split("-")[0].lower(), "choice_prompt")
         parts.append(prompt + "\n" + "\n".join(f"{i}. {b.title}" for i, b in enumerate(buttons, start=1)))
     return "\n\n".join(parts) + "\n"
 
@@ -602,7 +604,7 @@ def render_text(messages: Sequence[OutboundMessage], language: str = "en") -> st
 def render_html(messages: Sequence[OutboundMessage], language: str = "en") -> str:
     lang = language.split("-")[0].lower()
     return _html_template.render(language=lang, messages=[m.text.strip() for m in messages if m.text.strip()],
-                                 buttons=turn_buttons(messages), prompt=CHOICE_PROMPT.get(lang, CHOICE_PROMPT["en"]))
+                                 buttons=turn_buttons(messages), prompt=_chrome(lang, "choice_prompt"))
 
 
 def _reply_target(info: Any) -> tuple[str, str, str | None, list[str]]:
@@ -644,7 +646,7 @@ def compose_reply(parsed_or_thread_info: Any, messages: Sequence[OutboundMessage
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = Address(display_name=from_name, addr_spec=from_email) if from_name else from_email
     msg["To"] = to_norm
-    msg["Subject"] = reply_subject(subject)
+    msg["Subject"] = reply_subject(subject, language)
     msg["Date"] = format_datetime(now or datetime.now(timezone.utc))
     msg["Message-ID"] = make_msgid(domain=domain)
     parent_id = _first_msgid(parent) if parent else None

@@ -8,7 +8,9 @@ Embedding on a shop's site — one line, no build step, nothing from a CDN::
 button (in a shadow root, so the shop's CSS cannot touch it) that opens an ``<iframe>`` on ``/chat?embed=1``.
 The chat therefore always runs on the app's origin: the shop page never sees the conversation, and the
 chat's close button talks to the launcher only through ``postMessage`` (origin-checked on both sides).
-Optional attributes on the tag: ``data-label="Chat with us"`` (launcher text), ``data-position="left"``.
+Optional attributes on the tag: ``data-label="Chat with us"`` (launcher text), ``data-position="left"``,
+``data-locale="es"`` (else the page's ``<html lang>``, else the browser's language): the launcher, the chat's
+interface strings (``ui:`` in actions/locales/<lang>.yml) and the first guess of the shopper's language.
 
 Routes
 - ``GET /chat`` — the chat page; ``GET /widget.js`` — the embed script; ``GET /web/static/<file>`` — its
@@ -40,7 +42,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
+from jinja2 import Environment
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -75,15 +78,51 @@ def _static(name: str, **headers: str) -> FileResponse:
                         headers={"X-Content-Type-Options": "nosniff", **headers})
 
 
-@router.get("/chat", summary="Full-page web chat", include_in_schema=True)
-async def chat_page() -> FileResponse:
-    return _static("chat.html", **{"Content-Security-Policy": CHAT_CSP, "Cache-Control": "no-cache",
-                                   "Referrer-Policy": "no-referrer"})
+RTL_LANGUAGES = frozenset({"ar", "he", "fa", "ur"})
+_page = Environment(autoescape=True).from_string((STATIC / "chat.html").read_text(encoding="utf-8"))
+
+
+def ui_language(locale: str | None, accept_language: str | None) -> str:
+    """The widget's interface language: the shop's ?locale= first, then the browser's Accept-Language."""
+    from crm.language.conversation import parse_accept_language, shop_languages
+
+    served = shop_languages()
+    for source in (locale if locale and LOCALE_RE.fullmatch(locale) else None, accept_language):
+        found = parse_accept_language(source, served)
+        if found:
+            return found[0]
+    return "en"
+
+
+def ui_strings(language: str) -> dict[str, str]:
+    from actions.render import Texts
+
+    return dict(Texts(language).raw("ui"))
+
+
+@router.get("/chat", summary="Full-page web chat (interface in ?locale= or the browser's language)",
+            include_in_schema=True)
+async def chat_page(request: Request, locale: str | None = None) -> Response:
+    language = ui_language(locale, request.headers.get("accept-language"))
+    strings = ui_strings(language)
+    html = _page.render(lang=language, dir="rtl" if language in RTL_LANGUAGES else "ltr", ui=strings,
+                        ui_json=json.dumps(strings, ensure_ascii=False))
+    return Response(html, media_type=STATIC_TYPES[".html"], headers={
+        "Content-Security-Policy": CHAT_CSP, "Cache-Control": "no-cache", "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff", "Content-Language": language, "Vary": "Accept-Language"})
 
 
 @router.get("/widget.js", summary="Embed script for a shop's site (see module docs)")
-async def widget_js() -> FileResponse:
-    return _static("widget.js", **{"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})
+async def widget_js() -> Response:
+    # The launcher's label and the iframe's title in every catalog; the script picks the shop page's language.
+    from crm.language.conversation import shop_languages
+
+    labels = {lang: {"launcher": ui_strings(lang)["launcher"], "title": ui_strings(lang)["title"]}
+              for lang in shop_languages()}
+    script = (STATIC / "widget.js").read_text(encoding="utf-8").replace(
+        "/*LABELS*/{}", json.dumps(labels, ensure_ascii=False))
+    return Response(script, media_type=STATIC_TYPES[".js"], headers={
+        "Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*", "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/web/static/{name}", summary="Web chat assets", include_in_schema=False)
@@ -143,6 +182,7 @@ class _Conversation:
 
     def __init__(self, ws: WebSocket, session: str):
         self.ws, self.session, self.locale = ws, session, None
+        self.accept_language = (ws.headers.get("accept-language") or "")[:200] or None
 
     async def error(self, message: str, **extra: Any) -> None:
         await self.ws.send_json({"type": "error", "message": message, **extra})
@@ -184,7 +224,7 @@ class _Conversation:
                                     **ref)
         if not await self.ws.app.state.rate_limiter.allow(f"{CHANNEL}:{self.session}"):
             return await self.error("you're sending messages very quickly; please wait a moment and try again", **ref)
-        metadata: dict[str, Any] = {"locale": self.locale}
+        metadata: dict[str, Any] = {"locale": self.locale, "accept_language": self.accept_language}
         if button_title:
             metadata["button_title"] = button_title
         inbound = InboundMessage(channel=CHANNEL, sender_id=self.session, text=text,

@@ -35,9 +35,16 @@ SERVICE_WINDOW = timedelta(hours=24)
 NO_TEMPLATE = "outside_window_no_template"
 
 # Label of the button that opens a list message (≤ 20 chars), per language; unknown languages → English.
-LIST_BUTTON_LABELS = {"en": "Options", "de": "Optionen", "fr": "Options", "es": "Opciones", "it": "Opzioni",
-                      "nl": "Opties", "pt": "Opções", "pl": "Opcje", "tr": "Seçenekler", "ja": "選択肢",
-                      "zh": "选项", "id": "Pilihan", "ar": "الخيارات"}
+
+
+def _list_button_label(language: str | None) -> str:
+    """The list message's button ("Options") in the shopper's language, from the catalog."""
+    from actions.render import Texts
+
+    try:
+        return Texts((language or "en").split("-")[0].lower())("whatsapp.list_button")
+    except Exception:  # a broken catalog must not stop the reply
+        return DEFAULT_LIST_BUTTON
 
 
 @dataclass(frozen=True)
@@ -226,7 +233,6 @@ class WhatsAppSender:
     client: GraphClient
     templates: dict[tuple[str, str], TemplateRef] = field(default_factory=dict)
     window: timedelta = SERVICE_WINDOW
-    list_labels: dict[str, str] = field(default_factory=lambda: dict(LIST_BUTTON_LABELS))
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False, repr=False)
     _users: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
@@ -259,7 +265,7 @@ class WhatsAppSender:
         if not within_window(ctx, self.window):
             return [await self._send_template(recipient_id, ctx)] * len(messages)
         results: list[SendResult] = []
-        label = self.list_labels.get((ctx.language or "en").split("-")[0].lower(), DEFAULT_LIST_BUTTON)
+        label = _list_button_label(ctx.language)
         for index, msg in enumerate(messages):
             result = await self._send_message(recipient_id, msg, label)
             if result.error_kind is ErrorKind.OUTSIDE_WINDOW:  # our clock or Meta's disagree: Meta wins

@@ -26,6 +26,11 @@ class Conversation(Base):
     # a shop-signed identity); only then does it count as proof of order ownership.
     identity_trusted: Mapped[bool] = mapped_column(default=False)
     language: Mapped[str] = mapped_column(String(8), default="en")
+    # Why it speaks that language (crm.language reasons); None until the first message decides it.
+    language_reason: Mapped[str | None] = mapped_column(String(32))
+    # None: served natively; "machine": replies machine-translated; "unavailable": language we cannot serve,
+    # answered in English and flagged for agents.
+    translation: Mapped[str | None] = mapped_column(String(16))
     mode: Mapped[str] = mapped_column(String(16), default=BOT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

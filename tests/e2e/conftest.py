@@ -2,14 +2,19 @@
 on a freshly migrated and seeded SQLite database. Started once per test session."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.email.conftest import dovecot  # noqa: F401,F811  (a real IMAP server for the email channel)
 
+ROOT = Path(__file__).resolve().parents[2]
 IDENTITY_SECRET = "e2e-identity-secret"
 WHATSAPP_SECRET = "e2e-whatsapp-app-secret"
 
@@ -41,6 +46,14 @@ def fake_graph():
     graph.stop()
 
 
+def install_translation_packages(state: Path) -> None:
+    """The shipped sv<->en argos packages, installed the way an operator does (bin/crossdesk translate install)."""
+    packages = sorted((ROOT / "data" / "translation" / "packages").glob("*.argosmodel"))
+    assert packages, "no .argosmodel files shipped in data/translation/packages"
+    subprocess.run([sys.executable, "-m", "bot.cli", "translate", "install", *map(str, packages)], cwd=ROOT,
+                   env={**os.environ, "CROSSDESK_HOME": str(state)}, check=True, capture_output=True, timeout=300)
+
+
 def seeded_database(url: str) -> None:
     from sqlalchemy.orm import Session
 
@@ -63,6 +76,7 @@ def live_stack(model, tmp_path_factory, fake_graph, dovecot, smtp_capture):  # n
     state = tmp_path_factory.mktemp("stack")
     url = f"sqlite:///{state}/crossdesk.db"
     seeded_database(url)
+    install_translation_packages(state)
     stack = Stack(model=model, state_dir=state, database_url=url,
                   extra_env={"CROSSDESK_IDENTITY_SECRET": IDENTITY_SECRET, "WHATSAPP_APP_SECRET": WHATSAPP_SECRET,
                              "WHATSAPP_VERIFY_TOKEN": "e2e-verify", "WHATSAPP_ACCESS_TOKEN": "e2e-graph-token",

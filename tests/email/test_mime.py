@@ -321,7 +321,7 @@ def test_compose_reply_from_context_localized_and_subject_not_doubled():
     assert reply["Subject"] == "Re: Retoure"
     assert reply["References"] == "<k1@c> <k2@c>" and reply["In-Reply-To"] == "<k2@c>"
     plain, html = _parts(reply)
-    assert "Antworten Sie mit der Nummer:\n1. Track my order\n2. Return an item" in plain
+    assert "Antworte mit der Nummer:\n1. Track my order\n2. Return an item" in plain
     assert 'lang="de"' in html
 
 

@@ -7,11 +7,17 @@
   var SESSION_RE = /^[A-Za-z0-9_-]{16,64}$/;
   var RTL = ["ar", "he", "iw", "fa", "ur"];
   var LINK_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
-  var AUTHOR_LABEL = { shopper: "You", bot: "Assistant", agent: "Support agent", system: "Support" };
+  // Interface strings come with the page, in the language the server chose (?locale=, else Accept-Language).
+  var UI = {};
+  try { UI = JSON.parse(document.body.getAttribute("data-ui") || "{}"); } catch (e) { UI = {}; }
+  function ui(key, fallback) { return typeof UI[key] === "string" ? UI[key] : fallback; }
+  var AUTHOR_LABEL = { shopper: ui("you", "You"), bot: ui("assistant", "Assistant"), agent: ui("agent", "Support agent"),
+                       system: ui("system", "Support") };
 
-  var locale = navigator.language || "en";
+  var requested = new URLSearchParams(location.search).get("locale");
+  var locale = (requested && /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$/.test(requested)) ? requested
+    : (navigator.language || "en");
   var root = document.documentElement;
-  root.lang = locale;
   root.dir = RTL.indexOf(locale.split("-")[0].toLowerCase()) >= 0 ? "rtl" : "ltr";
 
   var list = document.getElementById("messages");
@@ -87,7 +93,7 @@
     bubble.dir = "auto";  // each message follows its own script (English reply in an Arabic UI, and back)
     var who = document.createElement("span");
     who.className = "visually-hidden";
-    who.textContent = (AUTHOR_LABEL[author] || "Assistant") + ": ";
+    who.textContent = (AUTHOR_LABEL[author] || AUTHOR_LABEL.bot) + ": ";
     item.appendChild(who);  // outside the bubble, so it doesn't decide the bubble's dir="auto"
     appendText(bubble, text || "");
     var date = ts ? new Date(ts) : new Date();
@@ -107,7 +113,7 @@
     var group = document.createElement("div");
     group.className = "quick-replies";
     group.setAttribute("role", "group");
-    group.setAttribute("aria-label", "Suggested replies");
+    group.setAttribute("aria-label", ui("suggested", "Suggested replies"));
     buttons.forEach(function (b) {
       var btn = document.createElement("button");
       btn.type = "button";
@@ -190,7 +196,7 @@
       setTyping(false);
       if (event.code === 1008) session = loadSession(true);  // the server refused the id: start afresh
       var delay = Math.min(30000, 500 * Math.pow(2, attempts++)) * (0.75 + Math.random() / 2);
-      setStatus("Reconnecting…");
+      setStatus(ui("reconnecting", "Reconnecting…"));
       reconnectTimer = setTimeout(connect, delay);
     };
   }

@@ -10,7 +10,11 @@
   var script = document.currentScript || document.querySelector("script[data-crossdesk]");
   if (!script || !script.src) return;
   var origin = new URL(script.src).origin;
-  var label = script.getAttribute("data-label") || "Chat with us";
+  // Label and title in the shop page's language (data-locale, else <html lang>, else the browser's).
+  var LABELS = /*LABELS*/{};
+  var locale = script.getAttribute("data-locale") || document.documentElement.lang || navigator.language || "en";
+  var strings = LABELS[locale.split("-")[0].toLowerCase()] || LABELS.en || { launcher: "Chat with us", title: "Customer support chat" };
+  var label = script.getAttribute("data-label") || strings.launcher;
   var side = script.getAttribute("data-position") === "left" ? "left" : "right";
 
   function mount() {
@@ -43,8 +47,8 @@
         frame = document.createElement("iframe");
         frame.id = "crossdesk-panel";
         frame.className = "panel";
-        frame.title = "Customer support chat";
-        frame.src = origin + "/chat?embed=1";
+        frame.title = strings.title;
+        frame.src = origin + "/chat?embed=1&locale=" + encodeURIComponent(locale);
         frame.setAttribute("allow", "clipboard-write");
         shadow.appendChild(frame);
       }
