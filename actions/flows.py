@@ -172,6 +172,8 @@ class ValidateReturnForm(GuardedFormValidation):
         return answer_to(tracker, "return_reason")
 
     def validate_return_items(self, value, dispatcher, tracker, domain):
+        if value is None:  # reset by our own action, not an answer: nothing to say
+            return {"return_items": None}
         if value == "all":
             return {"return_items": "all"}
         with turn(tracker) as ctx:
@@ -187,6 +189,8 @@ class ValidateReturnForm(GuardedFormValidation):
             return {"return_items": ",".join(str(lines[i].line.id) for i in picks)}
 
     def validate_return_reason(self, value, dispatcher, tracker, domain):
+        if value is None:  # reset by our own action, not an answer: nothing to say
+            return {"return_reason": None}
         text = str(value or "").strip()
         if len(text) < 2:
             with turn(tracker) as ctx:
@@ -265,6 +269,8 @@ class ValidateAddressForm(GuardedFormValidation):
         return answer_to(tracker, "new_address")
 
     def validate_new_address(self, value, dispatcher, tracker, domain):
+        if value is None:  # reset by our own action, not an answer: nothing to say
+            return {"new_address": None}
         with turn(tracker) as ctx:
             order = verified_order(ctx, tracker)
             if order is None:

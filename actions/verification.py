@@ -52,6 +52,8 @@ class ValidateVerifyForm(GuardedFormValidation):
         return answer_to(tracker, "contact")
 
     def validate_order_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        if value is None:  # reset by our own action, not an answer: nothing to say
+            return {"order_number": None}
         with turn(tracker) as ctx:
             number = extract_order_number(str(value or ""))
             if not number:
@@ -66,6 +68,8 @@ class ValidateVerifyForm(GuardedFormValidation):
             return {"order_number": number}
 
     def validate_contact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        if value is None:  # reset by our own action, not an answer: nothing to say
+            return {"contact": None}
         number = tracker.get_slot("order_number")
         with turn(tracker) as ctx:
             if str(value or "").startswith(VERIFIED_PREFIX) and verification.granted_order(

@@ -15,6 +15,8 @@ import argparse
 import csv
 import json
 import random
+import statistics
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -50,6 +52,25 @@ def single_message(rows: list[dict], max_words: int = 6) -> dict:
             "per_language": {lang: round(c[0] / c[1], 4) for lang, c in sorted(per_language.items()) if c[1]}}
 
 
+def baseline_langdetect(rows: list[dict], max_words: int = 6) -> dict:
+    """Plain langdetect (all 55 profiles, seeded): what you get without crossdesk's layers, same messages."""
+    from langdetect import DetectorFactory, detect_langs
+    from langdetect.lang_detect_exception import LangDetectException
+
+    DetectorFactory.seed = 0
+    right = scored = 0
+    for row in rows:
+        if len(row["text"].split()) > max_words or not detect_language(row["text"]).has_signal:
+            continue
+        scored += 1
+        try:
+            best = detect_langs(row["text"])[0].lang
+        except LangDetectException:
+            continue
+        right += {"zh-cn": "zh", "zh-tw": "zh"}.get(best, best) == row["language"]
+    return {"accuracy": round(right / scored, 4), "scored": scored}
+
+
 def conversations(rows: list[dict], per_language: int, length: int, seed: int = 7) -> dict:
     rng = random.Random(seed)
     by_language = defaultdict(list)
@@ -71,6 +92,20 @@ def conversations(rows: list[dict], per_language: int, length: int, seed: int = 
             "per_language": {lang: round(r / t, 4) for lang, (r, t) in results.items()}}
 
 
+def timing(rows: list[dict]) -> dict:
+    """Cost per message of the decision the pipeline makes on every inbound message (warm model)."""
+    memory = LanguageMemory()
+    memory.observe("warm up")
+    samples = []
+    for row in rows:
+        started = time.perf_counter()
+        memory.observe(row["text"])
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return {"messages": len(samples), "mean_ms": round(statistics.fmean(samples), 3),
+            "p95_ms": round(samples[int(len(samples) * 0.95)], 3)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations-per-language", type=int, default=40)
@@ -78,14 +113,18 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     rows = load_messages()
     result = {"messages": len(rows), "single_message_le6_words": single_message(rows),
-              "conversations": conversations(rows, args.conversations_per_language, args.length)}
+              "conversations": conversations(rows, args.conversations_per_language, args.length),
+              "cost": timing(rows), "baseline_langdetect_single": baseline_langdetect(rows)}
     s, c = result["single_message_le6_words"], result["conversations"]
     print(f"single message (<= 6 words, no context): {s['accuracy']:.3f} on {s['scored']} messages "
           f"({s['no_signal']} without any language signal not scored)")
     print("  " + "  ".join(f"{k}={v:.3f}" for k, v in s["per_language"].items()))
+    print(f"  baseline, plain langdetect on the same messages: {result['baseline_langdetect_single']['accuracy']:.3f}")
     print(f"in conversations ({args.conversations_per_language} x {args.length} messages per language): "
           f"{c['accuracy']:.3f} of {c['messages']} replies in the conversation's language")
     print("  " + "  ".join(f"{k}={v:.3f}" for k, v in c["per_language"].items()))
+    print(f"cost per message (choose_language, warm): mean {result['cost']['mean_ms']} ms, "
+          f"p95 {result['cost']['p95_ms']} ms over {result['cost']['messages']} messages")
     print(json.dumps(result))
     return result
 

@@ -156,13 +156,23 @@ def nlu_predict(src: Path, dst: Path) -> None:
 
 
 @app.command("nlu-eval")
-def nlu_eval(src: Path) -> None:
-    """Accuracy and macro-F1 overall, per language and per intent; the last line is one JSON object."""
+def nlu_eval(src: list[Path]) -> None:
+    """Accuracy and macro-F1 overall, per language and per intent, of one or more text,language,intent CSVs
+    (e.g. tests/nlu/eval_*.csv); the last line is one JSON object."""
+    import csv
+
     from bot.nlu_eval import evaluate
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "pred.csv"
-        _predict(src, out)
+        merged, out = Path(tmp) / "eval.csv", Path(tmp) / "pred.csv"
+        with merged.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["text", "language", "intent"])
+            writer.writeheader()
+            for path in src:
+                with path.open(newline="", encoding="utf-8") as rows:
+                    writer.writerows({k: r.get(k, "") for k in ("text", "language", "intent")}
+                                     for r in csv.DictReader(rows))
+        _predict(merged, out)
         result = evaluate(out)
     o = result["overall"]
     typer.echo(f"overall: n={o['n']} accuracy={o['accuracy']} macro_f1={o['macro_f1']}")

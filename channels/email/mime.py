@@ -47,6 +47,8 @@ class ParsedEmail:
     html: str | None = None
     attachments: tuple[dict[str, Any], ...] = ()
     reply_to: str | None = None
+    # Content-Language, else Accept-Language (Outlook sends both): a weak prior for the shopper's language.
+    content_language: str | None = None
     message: EmailMessage | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -434,6 +436,7 @@ def parse_message(msg: EmailMessage, received_at: datetime | None = None) -> Par
         html=html,
         attachments=tuple(attachments),
         reply_to=reply_to,
+        content_language=clean_text(_header(msg, "Content-Language") or _header(msg, "Accept-Language"))[:100] or None,
         message=msg,
     )
 
@@ -542,6 +545,7 @@ def to_inbound(parsed: ParsedEmail) -> InboundMessage:
         "in_reply_to": parsed.in_reply_to,
         "order_hint": parsed.order_hint,
         "attachments": [dict(a) for a in parsed.attachments],
+        "content_language": parsed.content_language,
     }
     return InboundMessage(channel=CHANNEL, sender_id=thread_key(parsed), text=text, received_at=parsed.received_at,
                           metadata=metadata, external_id=parsed.message_id)

@@ -44,7 +44,7 @@ SHOPPER = {
     "de": ("hallo, wo bleibt meine bestellung?", "ich möchte etwas zurückschicken", "zu klein"),
     "zh": ("你好，我的快递到哪了？", "我想退货", "尺码太小了"),
     "ja": ("注文した商品がまだ届きません", "返品したいです", "サイズが小さかった"),
-    "ar": ("مرحبا، وين طلبي؟", "أبغى أرجع المنتج", "المقاس صغير"),
+    "ar": ("هلا، وين الطلب حقي؟", "أبغى أرجع المنتج", "المقاس صغير"),
 }
 
 # English catalog words that must never show up in a reply in another language.

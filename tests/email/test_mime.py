@@ -204,7 +204,8 @@ def test_replies_share_the_thread_key_and_order_hint_is_extracted():
     assert inbound.metadata == {
         "from": "jane.doe@example.com", "name": "Jane Doe", "subject": "Re: Order #104233",
         "message_id": "<second@c>", "references": ["<root@c>", str(bot_reply["Message-ID"])],
-        "in_reply_to": str(bot_reply["Message-ID"]), "order_hint": "CD-104233", "attachments": []}
+        "in_reply_to": str(bot_reply["Message-ID"]), "order_hint": "CD-104233", "attachments": [],
+        "content_language": None}
 
 
 def test_another_sender_cannot_join_a_thread_by_copying_references():
@@ -360,3 +361,10 @@ def test_new_email_about_the_same_order_joins_its_conversation():
     unrelated = thread_key(parse_email(mail("Hello", "<e@x>"), None))
     assert first == fresh == reply
     assert other_sender != first and unrelated != first
+
+
+@pytest.mark.parametrize("header, value", [("Content-Language", "de-DE"), ("Accept-Language", "fr-FR, en-US")])
+def test_language_headers_become_a_prior(header, value):
+    raw = (f"From: Kunde <k@example.de>\r\nTo: support@shop.test\r\nSubject: Bestellung\r\n{header}: {value}\r\n"
+           "Message-ID: <lang@example.de>\r\n\r\nHallo\r\n").encode()
+    assert to_inbound(parse_email(raw)).metadata["content_language"] == value
