@@ -224,7 +224,9 @@ class _Conversation:
                                     **ref)
         if not await self.ws.app.state.rate_limiter.allow(f"{CHANNEL}:{self.session}"):
             return await self.error("you're sending messages very quickly; please wait a moment and try again", **ref)
-        metadata: dict[str, Any] = {"locale": self.locale, "accept_language": self.accept_language}
+        metadata: dict[str, Any] = {"locale": self.locale}
+        if self.accept_language:
+            metadata["accept_language"] = self.accept_language
         if button_title:
             metadata["button_title"] = button_title
         inbound = InboundMessage(channel=CHANNEL, sender_id=self.session, text=text,

@@ -89,7 +89,10 @@ def decide(session: Session, conv: Conversation, text: str, channel: str, sender
     # A later message in a served language clears the flag; a no-signal message keeps it.
     if translation is not None or choice.reason not in ("no_signal", "short_message_kept"):
         conv.translation = translation
-    conv.language, conv.language_reason = language, reason
+    # A guess from priors or the default is not a decision: until a message with a language signal
+    # arrives, the next message decides freely (a short "hola" after "CD-100001" must not be held to en).
+    undecided = current is None and (reason in ("default", "no_signal", "error_fallback") or reason.startswith("prior:"))
+    conv.language, conv.language_reason = language, (None if undecided else reason)
     if conv.customer_id is not None and reason in ("explicit_request", "detected", "detected_short",
                                                    "detected_foreign", "same_language"):
         customer = session.get(Customer, conv.customer_id)

@@ -57,6 +57,8 @@ _URL_RE = re.compile(r"(?:https?://|www\.)\S+|\b[\w\-]+(?:\.[\w\-]+)*\.(?:com|ne
 # CD-104233, #104233, +49 151 ..., 3x, 42EU - but only the ASCII run: in "订单104233到哪了" the Chinese stays.
 _WITH_DIGIT_RE = re.compile(r"[A-Za-z0-9#+\-_./:]*\d[A-Za-z0-9#+\-_./:]*")
 _WORD_RE = re.compile(r"[^\W\d_]+")
+_ELONGATION_RE = re.compile(r"(.)\1{2,}")
+_LAUGH_RE = re.compile(r"(?:[hjkx][aeiou]){2,}[hjk]?|(?:wk)+w?|(?:lo)+l|(?:ah|eh)+")  # hahaha, jajaja, kkk, wkwk, lolol
 
 # Words that exist (or are used) the same way in many of our languages, so they prove nothing.
 # Decision: "no", "si", "ja", "ya" and anything of one or two letters are treated as no signal -
@@ -254,7 +256,10 @@ def _strip_noise(text: str) -> str:
 def _signal_words(text: str) -> list[str]:
     """Folded words that could say something about the language."""
     words = [_fold(w) for w in _WORD_RE.findall(text)]
-    return [w for w in words if len(w) > 2 and w not in _NO_SIGNAL_WORDS]
+    # "xxxxx", "zzzz", "hhhh": one letter held down is not a word of any language
+    return [w for w in words if len(w) > 2 and len(set(w)) > 1 and w not in _NO_SIGNAL_WORDS
+            and _ELONGATION_RE.sub(r"\1\1", w) not in _NO_SIGNAL_WORDS  # "hmmmm", "okkkk" = "hmm", "okk"
+            and not _LAUGH_RE.fullmatch(w)]
 
 
 def detect_language(text: str, allowed: Iterable[str] = SUPPORTED) -> Detection:
@@ -289,6 +294,10 @@ def _detect(text: str, allowed: frozenset[str]) -> Detection:
     if not latin:
         return Detection(None, 0.0, True)
     model = _ngram_model()
+    if model.counts and len(words) <= GIBBERISH_MAX_WORDS and not any(model.knows_word(w) for w in words) \
+            and not any(_keyword_hits([w], latin + custom) for w in words) \
+            and model.looks_like_keyboard_mash(text):
+        return NO_SIGNAL  # "qwzx vbnm": no word and hardly a letter sequence any shopper has written
     everything = [lang for lang in SUPPORTED if lang not in ("zh", "ja")]
     known = model.log_likelihoods(text, everything)
     if known is not None and not set(everything) <= allowed:
@@ -321,6 +330,9 @@ NGRAM_ALPHA = 0.01  # additive smoothing; small, because unseen n-grams are comm
 _LANGDETECT_WEIGHT = 0.3
 _CONFIDENCE_TEMPERATURE = 4.0  # summed log-likelihoods are over-sure; this spreads them to usable confidences
 CUSTOM_LANGUAGE_CONFIDENCE = 0.90
+GIBBERISH_MAX_WORDS = 3  # up to this many words, none of them known anywhere: maybe keyboard mash
+MASH_MIN_COVERAGE = 0.70
+MASH_MAX_MEAN_LOGLIK = -8.7
 UNSERVED_MARGIN = 3.0  # nats by which a known-but-unserved language must beat the served ones
 NLU_DATA = Path(__file__).resolve().parents[2] / "data" / "nlu"
 
@@ -359,6 +371,24 @@ class _NgramModel:
                         counter.update(_ngrams(line[2:]))
             counts[lang] = counter
         return cls(counts)
+
+    def knows_word(self, word: str) -> bool:
+        return f"w:{word}" in self.vocabulary
+
+    def looks_like_keyboard_mash(self, text: str) -> bool:
+        """Unknown words whose letter sequences are also rare in every language ("qwzx", "fghfgh"), as
+        opposed to unknown real words ("tschüssikowski", "okidoki"): few of their n-grams occur in the
+        data, or the ones that do are improbable everywhere (thresholds from the held-out sets)."""
+        grams = [g for g in _ngrams(text) if not g.startswith("w:")]
+        seen = [g for g in grams if g in self.vocabulary]
+        if not grams:
+            return False
+        coverage = len(seen) / len(grams)
+        if coverage < MASH_MIN_COVERAGE or not seen:
+            return True
+        best = max(sum(math.log(c[g] + NGRAM_ALPHA) for g in seen) - len(seen) * self.denominator[lang]
+                   for lang, c in self.counts.items())
+        return best / len(seen) < MASH_MAX_MEAN_LOGLIK
 
     def log_likelihoods(self, text: str, languages: Iterable[str]) -> dict[str, float] | None:
         languages = list(languages)

@@ -115,3 +115,10 @@ def test_shop_languages_limit_what_is_chosen(session, monkeypatch):
     monkeypatch.setenv("CROSSDESK_LANGUAGES", "en,de")
     conv = conversation(session)
     assert say(session, conv, "dónde está mi pedido por favor").language in ("en", "de")
+
+
+def test_a_guess_from_priors_is_not_a_decision(session):
+    conv = conversation(session)
+    assert say(session, conv, "CD-100001").language == "en"  # default, for now
+    assert conv.language_reason is None
+    assert say(session, conv, "hola").language == "es"  # one short word may decide an undecided conversation

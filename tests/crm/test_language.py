@@ -312,3 +312,13 @@ def test_targets_on_held_out_shopper_messages():
     assert single["accuracy"] >= 0.95, single
     assert in_conversation["accuracy"] >= 0.98, in_conversation
     assert min(in_conversation["per_language"].values()) >= 0.93, in_conversation
+
+
+@pytest.mark.parametrize("text", ["qwzx vbnm plkj", "zzkq wpfx hhhh", "xkcd qwpo"])
+def test_keyboard_mash_carries_no_language(text):
+    assert detect_language(text) == Detection(None, 0.0, False)
+
+
+@pytest.mark.parametrize("text, language", [("tschüssikowski", "de"), ("hallöle", "de"), ("heyyy", "en")])
+def test_unknown_but_real_words_still_count(text, language):
+    assert detect_language(text).language == language
