@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -112,15 +113,20 @@ async def chat_page(request: Request, locale: str | None = None) -> Response:
         "X-Content-Type-Options": "nosniff", "Content-Language": language, "Vary": "Accept-Language"})
 
 
+@lru_cache(maxsize=8)
+def _widget_script(languages: tuple[str, ...]) -> str:
+    """widget.js with the launcher's label and the iframe's title of every served catalog (built once)."""
+    labels = {lang: {key: ui_strings(lang)[key] for key in ("launcher", "title")} for lang in languages}
+    return (STATIC / "widget.js").read_text(encoding="utf-8").replace(
+        "/*LABELS*/{}", json.dumps(labels, ensure_ascii=False))
+
+
 @router.get("/widget.js", summary="Embed script for a shop's site (see module docs)")
 async def widget_js() -> Response:
-    # The launcher's label and the iframe's title in every catalog; the script picks the shop page's language.
+    # The script picks the shop page's language from the labels it carries.
     from crm.language.conversation import shop_languages
 
-    labels = {lang: {"launcher": ui_strings(lang)["launcher"], "title": ui_strings(lang)["title"]}
-              for lang in shop_languages()}
-    script = (STATIC / "widget.js").read_text(encoding="utf-8").replace(
-        "/*LABELS*/{}", json.dumps(labels, ensure_ascii=False))
+    script = _widget_script(shop_languages())
     return Response(script, media_type=STATIC_TYPES[".js"], headers={
         "Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*", "X-Content-Type-Options": "nosniff"})
 
