@@ -1,5 +1,6 @@
-# Image for the crossdesk app (uvicorn channels.app:app) and the rasa-sdk action
-# server (python -m rasa_sdk --actions actions); docker-compose.yml picks the command.
+# Image for the crossdesk app (uvicorn channels.app:app) and the rasa-sdk action server
+# (python -m bot.action_server); docker-compose.yml picks the command. Runtime packages only
+# (requirements/app.lock); the test-only ones (requirements/test.lock) never enter the image.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

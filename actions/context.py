@@ -27,21 +27,39 @@ def now() -> datetime:
 class TurnContext:
     session: object
     conversation_key: str
-    customer_id: int | None  # only when the channel identity is trusted (proof of ownership)
+    customer_id: int | None  # only when the message being answered carries a trusted identity (proof)
     texts: Texts
     now: datetime
-    trusted_phone: str | None = None  # the WhatsApp sender's phone
+    trusted_phone: str | None = None  # the WhatsApp sender's phone, on a message from the signed webhook
+    client: str | None = None  # what attempt limits count besides the conversation (IP, phone, From)
+    conversation: object | None = None
+
+
+def inbound_id(tracker: Tracker) -> int | None:
+    """Which stored message this turn answers: the app passes its id in the message metadata (Rasa takes
+    messages only from the app, and this server only calls from Rasa — see docs/architecture.md)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            value = (event.get("metadata") or {}).get("inbound_id")
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return None
 
 
 @contextmanager
 def turn(tracker: Tracker):
-    """One action run = one unit of work against the shop database."""
+    """One action run = one unit of work against the shop database.
+
+    Trust comes from the app's own records only: the conversation the app created for this sender id and
+    the trust the app stored on the message being answered. A sender id's shape ("whatsapp:+49…") or a
+    conversation's history proves nothing; an unknown conversation gets no trust at all."""
     with unit_of_work() as session:
         conv = conversations.find_by_key(session, tracker.sender_id)
-        language = conv.language if conv is not None else None
-        trusted = conv is not None and conv.identity_trusted
-        yield TurnContext(session, tracker.sender_id, conv.customer_id if trusted else None, Texts(language), now(),
-                          conv.external_id if conv is not None and conv.channel == "whatsapp" else None)
+        message = conversations.inbound_message(session, conv, inbound_id(tracker)) if conv is not None else None
+        payload = (message.payload or {}) if message is not None else {}
+        trust = payload.get("trust") or {}
+        yield TurnContext(session, tracker.sender_id, trust.get("customer_id"),
+                          Texts(conv.language if conv is not None else None), now(), trust.get("phone"),
+                          payload.get("client"), conv)
 
 
 def latest_text(tracker: Tracker) -> str:

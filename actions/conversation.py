@@ -7,7 +7,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import GuardedAction, latest_intent, latest_text, turn
 from actions.render import menu_buttons
-from crm.conversations import service as conversations
 from crm.handoff import service as handoff
 
 SMALLTALK_KEYS = {"greet": "greet", "goodbye": "goodbye", "thanks": "thanks", "bot_challenge": "bot_challenge"}
@@ -78,9 +77,10 @@ class ActionHandoff(GuardedAction):
 
     def respond(self, dispatcher, tracker, domain):
         with turn(tracker) as ctx:
-            conv = conversations.find_by_key(ctx.session, ctx.conversation_key)
-            if conv is None:  # message came straight to Rasa, not through the app
-                conv = conversations.get_or_create(ctx.session, *conversations.split_key(ctx.conversation_key), ctx.now)
+            conv = ctx.conversation
+            if conv is None:  # only the app creates conversations; a sender it does not know gets no ticket
+                dispatcher.utter_message(text=ctx.texts("internal_error"))
+                return []
             reason = "repeated_fallback" if consecutive_fallbacks(tracker) else "asked"
             ticket = handoff.request_handoff(ctx.session, conv, reason, latest_text(tracker), ctx.now)
             key = "handoff_already" if ticket.already_open else "handoff"

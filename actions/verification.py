@@ -76,7 +76,7 @@ class ValidateVerifyForm(GuardedFormValidation):
                     ctx.session, ctx.conversation_key, number, ctx.now):
                 return {"contact": value}
             result = verification.verify_with_contact(ctx.session, ctx.conversation_key, number or "",
-                                                      str(value or ""), ctx.now)
+                                                      str(value or ""), ctx.now, client=ctx.client)
             if result.outcome is Outcome.VERIFIED:
                 dispatcher.utter_message(text=ctx.texts("verified", order=number))
                 return {"contact": f"{VERIFIED_PREFIX}{result.method}"}

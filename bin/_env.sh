@@ -16,9 +16,10 @@ find_python() {  # find_python 3.10 → path of a python3.10 interpreter
   return 1
 }
 
-make_env() {  # make_env NAME LOCKFILE PYTHON_VERSION → prints the env's python
-  local name="$1" lock="$2" version="$3" hash dir py
-  hash="$(sha256sum "$lock" | cut -c1-16)"
+make_env() {  # make_env NAME PYTHON_VERSION LOCKFILE... → prints the env's python
+  local name="$1" version="$2" hash dir py lock
+  shift 2
+  hash="$(cat "$@" | sha256sum | cut -c1-16)"
   dir="$CROSSDESK_CACHE/envs/$name-py$version-$hash"
   if [ ! -f "$dir/.complete" ]; then
     py="$(find_python "$version")" || {
@@ -29,14 +30,17 @@ make_env() {  # make_env NAME LOCKFILE PYTHON_VERSION → prints the env's pytho
     rm -rf "$dir"; mkdir -p "$(dirname "$dir")"
     "$py" -m venv "$dir"
     "$dir/bin/python" -m pip install -q --upgrade "pip==24.2" >&2
-    "$dir/bin/python" -m pip install -q --no-input -r "$lock" >&2
+    for lock in "$@"; do
+      "$dir/bin/python" -m pip install -q --no-input -r "$lock" >&2
+    done
     touch "$dir/.complete"
   fi
   echo "$dir/bin/python"
 }
 
 ensure_envs() {
-  CROSSDESK_APP_PYTHON="$(make_env app "$CROSSDESK_ROOT/requirements/app.lock" 3.11)"
-  CROSSDESK_RASA_PYTHON="$(make_env rasa "$CROSSDESK_ROOT/requirements/rasa.lock" 3.10)"
+  # The app env carries the test-only packages too (bin/test); the image installs app.lock alone.
+  CROSSDESK_APP_PYTHON="$(make_env app 3.11 "$CROSSDESK_ROOT/requirements/app.lock" "$CROSSDESK_ROOT/requirements/test.lock")"
+  CROSSDESK_RASA_PYTHON="$(make_env rasa 3.10 "$CROSSDESK_ROOT/requirements/rasa.lock")"
   export CROSSDESK_APP_PYTHON CROSSDESK_RASA_PYTHON
 }

@@ -43,6 +43,37 @@ def _seed_if_empty(reset: bool = False) -> None:
             return
         summary = seed_demo_shop(session, anchor=live_anchor(datetime.now(timezone.utc)))
     typer.echo(f"crossdesk: demo shop seeded: {summary}")
+    _demo_staff()
+
+
+DEMO_STAFF = (("admin@demo.crossdesk.test", "Demo Admin", "admin", ["en", "de"]),
+              ("agent1@demo.crossdesk.test", "Ana Agent", "agent", ["en", "es", "pt"]),
+              ("agent2@demo.crossdesk.test", "Kenji Agent", "agent", ["en", "ja", "zh"]))
+
+
+def _demo_staff() -> None:
+    """The demo database's staff: one admin, two agents, with random passwords printed once and kept in
+    $CROSSDESK_HOME/demo-logins.txt (0600). Nothing like this exists outside the demo seed."""
+    import os
+    import secrets
+
+    from crm.audit.service import Actor
+    from crm.db import unit_of_work
+    from crm.staff import service as staff
+
+    lines = []
+    with unit_of_work() as session:
+        if staff.has_users(session):
+            return
+        for email, name, role, languages in DEMO_STAFF:
+            password = secrets.token_urlsafe(12)
+            staff.add_user(session, Actor.cli(), email, name, role, password, languages)
+            lines.append(f"{role:<6} {email:<28} {password}")
+    path = state_dir() / "demo-logins.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    typer.echo("crossdesk: demo staff created (log in at /login; also in " + str(path) + "):\n  " + "\n  ".join(lines))
 
 
 @app.command()
@@ -98,6 +129,7 @@ def up(port: int = typer.Option(8000, help="App port"), rasa_port: int = typer.O
         typer.echo(f"\ncrossdesk is running ({store}{', Redis' if settings.redis_url else ''}).\n"
                    f"  Chat in the terminal:  bin/crossdesk chat --url {stack.app_url}\n"
                    f"  REST channel:          POST {stack.app_url}/webhooks/rest/webhook\n"
+                   f"  Staff login:           {stack.app_url}/login  (demo logins: {state_dir() / 'demo-logins.txt'})\n"
                    f"  API docs:              {stack.app_url}/docs\n"
                    f"  Demo orders:           bin/crossdesk demo-orders\n  Logs: {state_dir() / 'logs'}\n"
                    "Press Ctrl-C to stop.")
@@ -263,3 +295,101 @@ def translate_text(text: str, source: str = typer.Option(..., "--source", "-s"),
 
 if __name__ == "__main__":
     app()
+
+
+user = typer.Typer(help="Staff accounts: admins, agents, marketers.", no_args_is_help=True)
+app.add_typer(user, name="user")
+
+
+def _ask_password(password: str | None) -> str:
+    if password:
+        return password
+    first = typer.prompt("Password (12+ characters)", hide_input=True)
+    if typer.prompt("Again", hide_input=True) != first:
+        typer.echo("the passwords differ", err=True)
+        raise typer.Exit(2)
+    return first
+
+
+@user.command("add")
+def user_add(email: str, name: str = typer.Option(..., help="Full name"),
+             role: str = typer.Option(..., help="admin | agent | marketer"),
+             languages: str = typer.Option("", help="Languages spoken, comma-separated (e.g. en,de)"),
+             password: str = typer.Option(None, help="Prompted for when not given (preferred: keeps it out of "
+                                                     "the shell history)")) -> None:
+    """Add a staff user."""
+    from crm.audit.service import Actor
+    from crm.db import unit_of_work
+    from crm.migrate import upgrade
+    from crm.staff import service as staff
+
+    upgrade(get_settings().database_url)
+    secret = _ask_password(password)
+    try:
+        with unit_of_work() as session:
+            created = staff.add_user(session, Actor.cli(), email, name, role, secret,
+                                     [c for c in languages.split(",") if c.strip()])
+            typer.echo(f"crossdesk: added {created.role} {created.email} (id {created.id})")
+    except staff.StaffError as exc:
+        typer.echo(f"crossdesk: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@user.command("list")
+def user_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List staff users."""
+    from crm.db import unit_of_work
+    from crm.staff import service as staff
+    from crm.staff.views import user_view
+
+    with unit_of_work() as session:
+        rows = [user_view(u) for u in staff.list_users(session)]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for r in rows:
+        state = "disabled" if r["disabled"] else r["presence"]
+        typer.echo(f"{r['id']:>4}  {r['role']:<8} {r['email']:<32} {r['name']:<24} {','.join(r['languages']):<12} {state}")
+
+
+@user.command("disable")
+def user_disable(email: str) -> None:
+    """Disable a staff user: their console sessions end and their API tokens stop working at once."""
+    from crm.audit.service import Actor
+    from crm.db import unit_of_work, utcnow
+    from crm.staff import service as staff
+
+    with unit_of_work() as session:
+        found = staff.find_user(session, email)
+        if found is None:
+            typer.echo(f"crossdesk: no staff user {email}", err=True)
+            raise typer.Exit(2)
+        staff.disable_user(session, Actor.cli(), found, utcnow())
+    typer.echo(f"crossdesk: disabled {email}")
+
+
+@user.command("token")
+def user_token(email: str, name: str = typer.Option("integration", help="What the token is for"),
+               role: str = typer.Option(None, help="Scope: the user's role (default) or a lesser one"),
+               revoke: int = typer.Option(None, help="Revoke the token with this id instead")) -> None:
+    """Create an API token for a staff user (printed once; only its hash is kept), or revoke one."""
+    from crm.audit.service import Actor
+    from crm.db import unit_of_work, utcnow
+    from crm.staff import service as staff
+
+    try:
+        with unit_of_work() as session:
+            if revoke is not None:
+                staff.revoke_token(session, Actor.cli(), revoke, utcnow())
+                typer.echo(f"crossdesk: revoked token {revoke}")
+                return
+            found = staff.find_user(session, email)
+            if found is None:
+                typer.echo(f"crossdesk: no staff user {email}", err=True)
+                raise typer.Exit(2)
+            row, secret = staff.create_token(session, Actor.cli(), found, name, role)
+            typer.echo(f"crossdesk: token {row.id} ({row.role}) for {found.email} — shown only now:")
+            typer.echo(secret)
+    except staff.StaffError as exc:
+        typer.echo(f"crossdesk: {exc}", err=True)
+        raise typer.Exit(2) from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -77,10 +78,34 @@ def free_port() -> int:
 
 
 LIVE_TRACKER_STORE = "bot.rasa_ext.tracker_store.LiveTrackerStore"
+ACTION_SECRET_HEADER = "X-Crossdesk-Action-Secret"
+SECRET_VARIABLES = ("CROSSDESK_RASA_TOKEN", "CROSSDESK_ACTION_SECRET")
+
+
+def internal_secrets(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The secrets between the three processes: taken from the environment when set (a deployment), else
+    fresh random ones for this start (they never leave the stack)."""
+    env = os.environ if env is None else env
+    return {name: env.get(name) or secrets.token_urlsafe(32) for name in SECRET_VARIABLES}
+
+
+def local_secret_key(state_dir: Path, env: dict[str, str] | None = None) -> str:
+    """CROSSDESK_SECRET_KEY for a local stack (demo, tests, benchmarks): the environment's, else one made
+    once per state directory (mode 0600), so console logins survive a restart. A deployment sets its own."""
+    env = os.environ if env is None else env
+    if env.get("CROSSDESK_SECRET_KEY"):
+        return env["CROSSDESK_SECRET_KEY"]
+    path = state_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def endpoints_config(action_url: str, database_url: str | None, redis_url: str | None,
-                     tracker_cache: bool | None = None) -> dict:
+                     tracker_cache: bool | None = None, action_secret: str | None = None) -> dict:
     """Rasa's endpoints: SQL tracker store on PostgreSQL, Redis lock store (and tracker if no PostgreSQL).
 
     The tracker store is wrapped in LiveTrackerStore (see bot/rasa_ext/tracker_store.py) unless
@@ -89,6 +114,8 @@ def endpoints_config(action_url: str, database_url: str | None, redis_url: str |
     if tracker_cache is None:
         tracker_cache = os.environ.get("CROSSDESK_RASA_TRACKER_CACHE", "1") != "0"
     config: dict = {"action_endpoint": {"url": action_url}}
+    if action_secret:  # the action server answers only callers that send it (bot/action_server.py)
+        config["action_endpoint"]["headers"] = {ACTION_SECRET_HEADER: action_secret}
     backend: dict | None = None
     if database_url and database_url.startswith("postgresql"):
         url = make_url(database_url)
@@ -123,6 +150,12 @@ class Stack:
     app_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=internal_secrets)
+
+    @property
+    def rasa_token(self) -> str:
+        """For tests and tools that use Rasa's HTTP API (``?token=``)."""
+        return self.secrets["CROSSDESK_RASA_TOKEN"]
 
     @property
     def app_url(self) -> str:
@@ -135,7 +168,8 @@ class Stack:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(PYTHONPATH=str(ROOT), DATABASE_URL=self.database_url, RASA_URL=self.rasa_url,
-                   CROSSDESK_HOME=str(self.state_dir), **self.extra_env)
+                   CROSSDESK_HOME=str(self.state_dir), SANIC_HOST="127.0.0.1", **self.secrets,
+                   CROSSDESK_SECRET_KEY=local_secret_key(self.state_dir), **self.extra_env)
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
         return env
@@ -151,8 +185,10 @@ class Stack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         endpoints = self.state_dir / "endpoints.yml"
         endpoints.write_text(yaml.safe_dump(endpoints_config(
-            f"http://127.0.0.1:{self.actions_port}/webhook", self.database_url, self.redis_url)))
-        self._spawn("actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
+            f"http://127.0.0.1:{self.actions_port}/webhook", self.database_url, self.redis_url,
+            action_secret=self.secrets["CROSSDESK_ACTION_SECRET"])))
+        endpoints.chmod(0o600)
+        self._spawn("actions", [sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port",
                                 str(self.actions_port)], self._env())
         self._spawn_rasa()
         self._spawn("app", [sys.executable, "-m", "uvicorn", "channels.app:app", "--host", "127.0.0.1",
@@ -163,9 +199,12 @@ class Stack:
     def _spawn_rasa(self) -> None:
         rasa_env = _rasa_env()
         rasa_env.update(self.extra_env)
-        self._spawn("rasa", [rasa_python(), "-m", "rasa", "run", "--enable-api", "--port", str(self.rasa_port),
-                             "--interface", "127.0.0.1", "--model", str(self.model), "--endpoints",
-                             str(self.state_dir / "endpoints.yml"), "--credentials", "bot/credentials.yml"], rasa_env)
+        rasa_env["CROSSDESK_RASA_TOKEN"] = self.rasa_token
+        # Loopback only; the HTTP API takes the token; the only channel is the app's (bot/rasa_ext/channel.py).
+        self._spawn("rasa", [rasa_python(), "-m", "rasa", "run", "--enable-api", "--auth-token", self.rasa_token,
+                             "--port", str(self.rasa_port), "--interface", "127.0.0.1", "--model", str(self.model),
+                             "--endpoints", str(self.state_dir / "endpoints.yml"),
+                             "--credentials", "bot/credentials.app.yml"], rasa_env)
 
     def restart_rasa(self, timeout: float = 240) -> None:
         """Start Rasa again after stop_process("rasa") (tests of what happens while the bot is down)."""
@@ -177,7 +216,9 @@ class Stack:
         server — the baseline the benchmark compares the full stack against."""
         port = free_port()
         endpoints = self.state_dir / "endpoints.bare.yml"
-        endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": f"http://127.0.0.1:{self.actions_port}/webhook"}}))
+        endpoints.write_text(yaml.safe_dump({"action_endpoint": {
+            "url": f"http://127.0.0.1:{self.actions_port}/webhook",
+            "headers": {ACTION_SECRET_HEADER: self.secrets["CROSSDESK_ACTION_SECRET"]}}}))
         self._spawn("bare_rasa", [rasa_python(), "-m", "rasa", "run", "--enable-api", "--port", str(port),
                                   "--interface", "127.0.0.1", "--model", str(self.model), "--endpoints",
                                   str(endpoints), "--credentials", "bot/credentials.yml"], _rasa_env())
@@ -187,7 +228,8 @@ class Stack:
 
     def wait_ready(self, timeout: float) -> None:
         self._wait_for({"actions": f"http://127.0.0.1:{self.actions_port}/health",
-                        "rasa": f"{self.rasa_url}/status", "app": f"{self.app_url}/readyz"}, timeout)
+                        "rasa": f"{self.rasa_url}/status?token={self.rasa_token}", "app": f"{self.app_url}/readyz"},
+                       timeout)
 
     def _wait_for(self, checks: dict[str, str], timeout: float) -> None:
         """Poll each process's health URL until it answers 200 (a Rasa server: with a model loaded)."""

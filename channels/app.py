@@ -1,15 +1,13 @@
-"""The crossdesk app: channels in front, the shared pipeline behind, plus health and the handoff API."""
+"""The crossdesk app: channels in front, the shared pipeline behind; health checks; the staff API (crm/*/views)."""
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
-from datetime import datetime, timezone
 
 import httpx
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -25,13 +23,16 @@ from channels.core.rasa_client import RasaClient
 from channels.core.ratelimit import make_rate_limiter
 from channels.rest.api import router as rest_router
 from channels.web.api import router as web_router
-from crm.config import get_settings
-from crm.conversations import service as conversations
-from crm.db import get_engine, unit_of_work
-from crm.handoff import service as handoff
+from crm.audit.views import router as audit_router
+from crm.config import get_settings, require_secrets
+from crm.conversations.views import router as conversations_router
+from crm.db import get_engine, import_all_models
+from crm.handoff.views import router as handoff_router
+from crm.staff.views import router as staff_router
 from crm.language.conversation import MachineTranslation
 
 log = logging.getLogger("crossdesk.app")
+import_all_models()  # every mapper configured before the first query, whichever feature runs first
 
 
 def _warm_translation(translator: MachineTranslation) -> None:
@@ -44,7 +45,8 @@ def _warm_translation(translator: MachineTranslation) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = get_settings()
-    rasa = RasaClient(settings.rasa_url)
+    require_secrets(settings)  # no secret key or Rasa token: stop here, saying which variable to set
+    rasa = RasaClient(settings.rasa_url, token=settings.secret("rasa_token"))
     app.state.rasa = rasa
     app.state.outbound = Outbound()
     app.state.delivery = DeliveryReports()
@@ -60,7 +62,7 @@ async def lifespan(app: FastAPI):
     email_poller = _start_email(app)
     # CROSSDESK_INBOX_WORKER=0 only accepts (used by the ingestion benchmark to measure the webhook path alone).
     worker = asyncio.create_task(app.state.inbox.run(), name="inbox") \
-        if os.environ.get("CROSSDESK_INBOX_WORKER", "1") != "0" else None
+        if settings.inbox_worker else None
     yield
     if worker is not None:
         worker.cancel()
@@ -82,8 +84,8 @@ def _register_whatsapp(app: FastAPI) -> httpx.AsyncClient | None:
     if not settings.configured:
         return None
     http = httpx.AsyncClient(timeout=30)
-    pacer = Pacer(recipient_interval=float(os.environ.get("WHATSAPP_RECIPIENT_INTERVAL_S", "6")),
-                  burst=int(os.environ.get("WHATSAPP_RECIPIENT_BURST", "3")))
+    pacer = Pacer(recipient_interval=get_settings().whatsapp_recipient_interval_s,
+                  burst=get_settings().whatsapp_recipient_burst)
     app.state.outbound.register("whatsapp", ChannelAdapter(whatsapp.make_sender(settings, http, pacer=pacer),
                                                            make_context=SendContext.from_delivery))
     return http
@@ -108,6 +110,10 @@ app.include_router(rest_router)
 app.include_router(whatsapp.router)
 app.include_router(email_api.router)
 app.include_router(web_router)
+app.include_router(staff_router)
+app.include_router(handoff_router)
+app.include_router(conversations_router)
+app.include_router(audit_router)
 
 
 @app.exception_handler(RequestValidationError)
@@ -138,49 +144,3 @@ async def readyz(request: Request):
     ready = all(checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                         status_code=200 if ready else 503)
-
-
-def _handoff_view(req) -> dict:
-    return {"id": req.id, "conversation": req.conversation.key, "reason": req.reason, "note": req.note,
-            "status": req.status, "created_at": req.created_at.isoformat(),
-            "customer_id": req.conversation.customer_id}
-
-
-@app.get("/api/handoffs", tags=["agents"], summary="Handoff requests (open by default)")
-def list_handoffs(status: str | None = "open"):
-    with unit_of_work() as session:
-        return [_handoff_view(r) for r in handoff.list_requests(session, None if status == "all" else status)]
-
-
-@app.post("/api/handoffs/{request_id}/close", tags=["agents"], summary="Give the conversation back to the bot")
-def close_handoff(request_id: int):
-    with unit_of_work() as session:
-        req = handoff.close_request(session, request_id, datetime.now(timezone.utc))
-        if req is None:
-            raise HTTPException(404, "no such handoff request")
-        return _handoff_view(req)
-
-
-def _conversation_or_404(session, key: str):
-    conv = conversations.find_by_key(session, key)
-    if conv is None:
-        raise HTTPException(404, "no such conversation")
-    return conv
-
-
-@app.get("/api/conversations/{key}", tags=["agents"], summary="A conversation: channel, customer, mode")
-def conversation_detail(key: str):
-    with unit_of_work() as session:
-        conv = _conversation_or_404(session, key)
-        return {"key": conv.key, "channel": conv.channel, "customer_id": conv.customer_id,
-                "identity_trusted": conv.identity_trusted, "mode": conv.mode, "language": conv.language,
-                "language_reason": conv.language_reason, "translation": conv.translation}
-
-
-@app.get("/api/conversations/{key}/messages", tags=["agents"], summary="Transcript of a conversation")
-def conversation_messages(key: str):
-    with unit_of_work() as session:
-        conv = _conversation_or_404(session, key)
-        return [{"direction": m.direction, "author": m.author, "text": m.text, "payload": m.payload,
-                 "created_at": m.created_at.isoformat(), "delivery_status": m.delivery_status,
-                 "provider_message_id": m.provider_message_id} for m in conversations.transcript(session, conv)]

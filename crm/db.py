@@ -100,10 +100,13 @@ def unit_of_work(url: str | None = None) -> Iterator[Session]:
 
 def import_all_models() -> None:
     """Register every feature's tables on Base.metadata (Alembic and tests need all of them)."""
+    from crm.audit import models as _a  # noqa: F401
     from crm.conversations import models as _c  # noqa: F401
     from crm.customers import models as _cu  # noqa: F401
     from crm.handoff import models as _h  # noqa: F401
+    from crm.limits import models as _l  # noqa: F401
     from crm.orders import models as _o  # noqa: F401
     from crm.returns import models as _r  # noqa: F401
     from crm.shipments import models as _s  # noqa: F401
+    from crm.staff import models as _st  # noqa: F401
     from crm.verification import models as _v  # noqa: F401

@@ -114,3 +114,23 @@ def model():
     from bot.stack import ensure_model
 
     return ensure_model()
+
+
+@pytest.fixture
+def app_db(db_url, monkeypatch):
+    """Point the app's settings and crm.db.unit_of_work() at the per-test database (in-process app tests)."""
+    from crm import config, db
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    config.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    db._session_factory.cache_clear()
+    yield db_url
+    for engine_fn in (db.get_engine,):
+        try:
+            engine_fn().dispose()
+        except Exception:
+            pass
+    config.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    db._session_factory.cache_clear()

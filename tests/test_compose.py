@@ -147,10 +147,34 @@ def raw() -> dict:
     return yaml.safe_load(COMPOSE_FILE.read_text())
 
 
+SECRETS = {"CROSSDESK_SECRET_KEY": "k" * 40, "CROSSDESK_RASA_TOKEN": "r" * 32, "CROSSDESK_ACTION_SECRET": "a" * 32}
+
+
 @pytest.fixture(scope="module")
 def compose(raw) -> dict:
-    """The compose file with defaults applied (empty environment)."""
-    return interpolate_tree(raw, {})
+    """The compose file with defaults applied (an environment holding only the required secrets)."""
+    return interpolate_tree(raw, dict(SECRETS))
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_each_secret_is_required_and_named_when_missing(raw, missing):
+    env = {k: v for k, v in SECRETS.items() if k != missing}
+    with pytest.raises(AssertionError, match=f"required variable {missing} is unset"):
+        interpolate_tree(raw, env)
+
+
+def test_secrets_reach_the_services_that_check_them(services):
+    assert env_of(services["app"])["CROSSDESK_SECRET_KEY"] == SECRETS["CROSSDESK_SECRET_KEY"]
+    assert env_of(services["app"])["CROSSDESK_RASA_TOKEN"] == SECRETS["CROSSDESK_RASA_TOKEN"]
+    assert env_of(services["rasa"])["CROSSDESK_RASA_TOKEN"] == SECRETS["CROSSDESK_RASA_TOKEN"]
+    assert flag(as_argv(services["rasa"]["command"]), "--auth-token") == SECRETS["CROSSDESK_RASA_TOKEN"]
+    assert env_of(services["rasa"])["CROSSDESK_ACTION_SECRET"] == SECRETS["CROSSDESK_ACTION_SECRET"]
+    assert env_of(services["actions"])["CROSSDESK_ACTION_SECRET"] == SECRETS["CROSSDESK_ACTION_SECRET"]
+
+
+def test_only_the_app_publishes_a_port(services):
+    published = sorted(name for name, svc in services.items() if svc.get("ports"))
+    assert published == ["app"], published
 
 
 @pytest.fixture(scope="module")
@@ -338,11 +362,12 @@ def test_action_endpoint_matches_actions_service(services, endpoints):
     url = urlsplit(url_s)
     assert url.hostname == "actions" and "actions" in services
     argv = as_argv(services["actions"]["command"])
-    assert argv[:5] == ["python", "-m", "rasa_sdk", "--actions", "actions"], argv
+    assert argv[:5] == ["python", "-m", "bot.action_server", "--actions", "actions"], argv
     actions_port = port_of_command(argv, default=5055)
     assert url.port == actions_port == 5055
     assert url.path == "/webhook"
     assert endpoints["action_endpoint"]["url"] == url_s
+    assert endpoints["action_endpoint"]["headers"] == {"X-Crossdesk-Action-Secret": SECRETS["CROSSDESK_ACTION_SECRET"]}
 
 
 def test_app_command(services):
@@ -476,17 +501,17 @@ def referenced_paths(services, dockerfile) -> set[str]:
 
 def test_referenced_paths_exist(services, dockerfile):
     paths = referenced_paths(services, dockerfile)
-    for must in ("bot/endpoints.docker.yml", "bot/credentials.yml", "requirements/app.lock", "."):
+    for must in ("bot/endpoints.docker.yml", "bot/credentials.app.yml", "requirements/app.lock", "."):
         assert must in paths, f"path collection lost {must}"  # guard the collector itself
     missing = sorted(p for p in paths if not (REPO / p).exists())
     assert not missing, f"referenced but missing in the repo: {missing}"
 
 
-def test_credentials_enable_rest_channel():
-    cred = REPO / "bot" / "credentials.yml"
-    assert cred.is_file(), "bot/credentials.yml (used by the rasa service) is missing"
-    data = yaml.safe_load(cred.read_text()) or {}
-    assert "rest" in data, "Rasa's REST channel must be enabled in bot/credentials.yml"
+def test_credentials_enable_only_the_app_channel(services):
+    argv = as_argv(services["rasa"]["command"])
+    assert flag(argv, "--credentials") == "bot/credentials.app.yml"
+    data = yaml.safe_load((REPO / "bot" / "credentials.app.yml").read_text()) or {}
+    assert list(data) == ["bot.rasa_ext.channel.CrossdeskInput"], "the stack's Rasa serves only the app's channel"
 
 
 def test_postgres_init_script_is_mounted_and_executable(services):
@@ -521,3 +546,12 @@ def test_docker_compose_config():
         timeout=60,
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_the_image_installs_no_test_only_package():
+    runtime = {line.split("==")[0].lower() for line in (REPO / "requirements" / "app.lock").read_text().splitlines()
+               if "==" in line}
+    tests = {line.split("==")[0].lower() for line in (REPO / "requirements" / "test.lock").read_text().splitlines()
+             if "==" in line}
+    assert {"pytest", "playwright", "aiosmtpd", "hypothesis"} <= tests
+    assert runtime & tests == set() and not runtime & {"pytest", "playwright", "aiosmtpd", "hypothesis"}

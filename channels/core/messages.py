@@ -23,6 +23,7 @@ class InboundMessage:
     received_at: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
     external_id: str | None = None  # provider message id, for de-duplication
+    client: str | None = None  # set by the edge from the connection (e.g. "ip:203.0.113.7"), never by the client
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,14 @@ class OutboundMessage:
     def from_rasa(cls, data: dict[str, Any]) -> OutboundMessage:
         buttons = tuple(Button(str(b.get("title", "")), str(b.get("payload", ""))) for b in data.get("buttons") or [])
         return cls(text=data.get("text") or "", buttons=buttons, custom=data.get("custom"))
+
+    @classmethod
+    def from_record(cls, text: str, payload: dict[str, Any], author: str) -> OutboundMessage:
+        """The message a stored outbound row holds (the inverse of `as_payload`)."""
+        return cls.from_rasa({"text": text, **payload}).with_author(author)
+
+    def with_author(self, author: str) -> OutboundMessage:
+        return OutboundMessage(self.text, self.buttons, self.custom, author)
 
     def as_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {}

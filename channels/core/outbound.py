@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from channels.core.messages import OutboundMessage
@@ -22,8 +22,11 @@ from crm.conversations.models import INBOUND, OUTBOUND, Conversation, Message
 from crm.db import unit_of_work
 
 log = logging.getLogger("crossdesk.outbound")
-QUEUED, SENT, DELIVERED, READ, FAILED = "queued", "sent", "delivered", "read", "failed"
-_RANK = {QUEUED: 0, SENT: 1, DELIVERED: 2, READ: 3}
+QUEUED, SENDING, SENT, DELIVERED, READ, FAILED = "queued", "sending", "sent", "delivered", "read", "failed"
+# A send that was under way when the process died: the provider may or may not have it. Never sent again
+# (a shopper must not get an answer twice); shown to agents as unconfirmed.
+UNCONFIRMED = "unconfirmed"
+_RANK = {QUEUED: 0, SENDING: 0, UNCONFIRMED: 0, SENT: 1, DELIVERED: 2, READ: 3}
 
 
 @dataclass(frozen=True)
@@ -65,23 +68,45 @@ class Outbound:
     def register(self, channel: str, adapter: ChannelAdapter) -> None:
         self.adapters[channel] = adapter
 
-    async def deliver(self, conversation_id: int, replies: list[OutboundMessage]) -> list[int]:
-        """Record the replies and send them on the conversation's channel; returns the message ids."""
-        if not replies:
+    async def deliver(self, conversation_id: int, replies: list[OutboundMessage],
+                      reply_to: int | None = None) -> list[int]:
+        """Record the replies (answering inbound message `reply_to`, which is marked answered in the same
+        transaction), then send them on the conversation's channel; returns the message ids."""
+        if not replies and reply_to is None:
             return []
-        ids, ctx = await run_in_threadpool(self._record, conversation_id, replies)
+        ids, ctx = await run_in_threadpool(self._record, conversation_id, replies, reply_to)
+        await self._send(ids, replies, ctx)
+        return ids
+
+    async def resume(self, inbound_id: int) -> list[OutboundMessage]:
+        """A retried turn that was answered before: send the recorded replies not yet sent, never ask the bot
+        again, and return every recorded reply (what REST and web chat hand back)."""
+        pending, replies, ctx = await run_in_threadpool(self._recorded, inbound_id)
+        if pending:
+            await self._send([i for i, _ in pending], [m for _, m in pending], ctx)
+        return replies
+
+    async def _send(self, ids: list[int], replies: list[OutboundMessage], ctx: DeliveryContext) -> None:
         adapter = self.adapters.get(ctx.channel)
-        if adapter is None:
-            return ids
+        if adapter is None or not ids:
+            return
+        await run_in_threadpool(self._mark, ids, SENDING)
         try:
             results = await adapter.sender.send(ctx.recipient_id, replies, adapter.make_context(ctx))
         except Exception as exc:  # a sender bug or an unreachable provider: recorded, never lost silently
             log.exception("delivery failed on %s for %s", ctx.channel, ctx.conversation_key)
             results = [type("Failure", (), {"ok": False, "error": str(exc)[:400]})()]
         await run_in_threadpool(self._record_results, ids, list(results or []))
-        return ids
 
-    def _record(self, conversation_id: int, replies: list[OutboundMessage]) -> tuple[list[int], DeliveryContext]:
+    def _context(self, session, conv: Conversation, now: datetime) -> DeliveryContext:
+        last_in = session.scalar(select(Message).where(Message.conversation_id == conv.id,
+                                                       Message.direction == INBOUND)
+                                 .order_by(Message.id.desc()).limit(1))
+        return DeliveryContext(conv.key, conv.channel, conv.external_id, conv.language, conv.last_inbound_at,
+                               dict((last_in.payload or {}).get("metadata") or {}) if last_in else {}, now)
+
+    def _record(self, conversation_id: int, replies: list[OutboundMessage],
+                reply_to: int | None = None) -> tuple[list[int], DeliveryContext]:
         now = datetime.now(timezone.utc)
         with unit_of_work() as session:
             conv = session.get(Conversation, conversation_id)
@@ -91,14 +116,39 @@ class Outbound:
                 msg = conversations.record(session, conv, OUTBOUND, reply.author, reply.text, reply.as_payload(), now)
                 msg.delivery_status = SENT if synchronous else QUEUED
                 msg.status_updated_at = now
+                msg.reply_to_id = reply_to
                 rows.append(msg)
-            last_in = session.scalar(select(Message).where(Message.conversation_id == conv.id,
-                                                           Message.direction == INBOUND)
-                                     .order_by(Message.id.desc()).limit(1))
+            if reply_to is not None:
+                answered = session.get(Message, reply_to)
+                if answered is not None and answered.conversation_id == conv.id:
+                    answered.answered_at = now
             session.flush()
-            ctx = DeliveryContext(conv.key, conv.channel, conv.external_id, conv.language, conv.last_inbound_at,
-                                  dict((last_in.payload or {}).get("metadata") or {}) if last_in else {}, now)
-            return [m.id for m in rows], ctx
+            return [m.id for m in rows], self._context(session, conv, now)
+
+    def _recorded(self, inbound_id: int) -> tuple[list[tuple[int, OutboundMessage]], list[OutboundMessage],
+                                                  DeliveryContext]:
+        now = datetime.now(timezone.utc)
+        with unit_of_work() as session:
+            inbound = session.get(Message, inbound_id)
+            rows = session.scalars(select(Message).where(Message.reply_to_id == inbound_id)
+                                   .order_by(Message.id)).all()
+            pending, replies = [], []
+            for row in rows:
+                message = OutboundMessage.from_record(row.text, row.payload or {}, row.author)
+                replies.append(message)
+                if row.delivery_status == QUEUED:
+                    pending.append((row.id, message))
+                elif row.delivery_status == SENDING:  # died mid-send: at most once, flagged for agents
+                    row.delivery_status, row.status_updated_at = UNCONFIRMED, now
+                    log.warning("reply %s was being sent when the process stopped; not sent again", row.id)
+            return pending, replies, self._context(session, inbound.conversation, now)
+
+    @staticmethod
+    def _mark(ids: list[int], status: str) -> None:
+        now = datetime.now(timezone.utc)
+        with unit_of_work() as session:
+            session.execute(update(Message).where(Message.id.in_(ids)).values(delivery_status=status,
+                                                                             status_updated_at=now))
 
     @staticmethod
     def _record_results(ids: list[int], results: list[Any]) -> None:

@@ -35,6 +35,20 @@ class Turn:
     bot_text: str  # what Rasa gets: a tapped button's payload, or the text (in English when machine-translated)
     lang: LanguageTurn | None = None
     only_language_request: bool = False
+    inbound_id: int | None = None  # the stored message this turn answers (actions read its trust from it)
+    answered: bool = False  # a retry of a turn whose replies were already recorded
+
+
+def client_key(msg: InboundMessage) -> str | None:
+    """What the sender cannot rotate for free, for attempt limits: the IP the edge saw (REST, web), the
+    WhatsApp phone (Meta-signed), the email From address."""
+    if msg.client:
+        return msg.client
+    if msg.channel == "whatsapp":
+        return f"whatsapp:{msg.sender_id}"
+    if msg.channel == "email" and msg.metadata.get("from"):
+        return f"email:{msg.metadata['from']}"
+    return None
 
 
 _NUMBER_CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
@@ -61,14 +75,19 @@ def _bot_text(session, conv, msg: InboundMessage) -> str:
 def _open_turn(msg: InboundMessage, translator=None) -> Turn:
     with unit_of_work() as session:
         conv = conversations.get_or_create(session, msg.channel, msg.sender_id, msg.received_at)
-        identity, trusted = conversations.channel_identity(msg.channel, msg.sender_id, msg.metadata)
-        conversations.link_customer(session, conv, identity, trusted)
-        already = msg.external_id is not None and session.scalar(
-            select(Message.id).where(Message.conversation_id == conv.id, Message.direction == INBOUND,
-                                     Message.provider_message_id == msg.external_id).limit(1))
+        ident = conversations.channel_identity(msg.channel, msg.sender_id, msg.metadata, msg.received_at)
+        if ident.linkable:
+            conversations.link_customer(session, conv, ident.identity)
+        stored = msg.external_id is not None and session.scalar(
+            select(Message).where(Message.conversation_id == conv.id, Message.direction == INBOUND,
+                                  Message.provider_message_id == msg.external_id).limit(1))
+        already = bool(stored)
         if not already:  # a retry after the bot was down must not add the message to the transcript twice
+            # What the bot may rely on is decided here, per message, and kept apart from what the client sent.
             stored = conversations.record(session, conv, INBOUND, "shopper", msg.text,
-                                          {"metadata": msg.metadata, "external_id": msg.external_id}, msg.received_at)
+                                          {"metadata": msg.metadata, "external_id": msg.external_id,
+                                           "trust": conversations.message_trust(session, conv, ident),
+                                           "client": client_key(msg)}, msg.received_at)
             stored.provider_message_id = msg.external_id
         lang = None
         if msg.text and not msg.metadata.get("payload"):  # a button tap says nothing about the language
@@ -85,7 +104,8 @@ def _open_turn(msg: InboundMessage, translator=None) -> Turn:
         session.flush()
         request_only = lang is not None and lang.explicit and \
             conversation_language.only_a_language_request(msg.text, conversation_language.shop_languages())
-        return Turn(conv.key, conv.id, conv.customer_id, conv.mode, conv.language, bot_text, lang, request_only)
+        return Turn(conv.key, conv.id, conv.customer_id, conv.mode, conv.language, bot_text, lang, request_only,
+                    stored.id, stored.answered_at is not None)
 
 
 def _notice(conversation_id: int, key: str, **values) -> OutboundMessage:
@@ -130,6 +150,8 @@ class Pipeline:
     async def handle_inbound(self, msg: InboundMessage) -> list[OutboundMessage]:
         """Store first (nothing is lost), then answer. Raises BotUnavailable if Rasa is down."""
         turn = await run_in_threadpool(_open_turn, msg, self.translator)
+        if turn.answered:  # a retry (crash, timeout, provider redelivery): what was recorded, never Rasa again
+            return await self.outbound.resume(turn.inbound_id)
         limited = await self._limit_reply(msg, turn)
         if limited is not None:
             replies = limited
@@ -141,12 +163,12 @@ class Pipeline:
         elif turn.only_language_request:  # "English please": confirm in that language, nothing for the bot
             replies = [await run_in_threadpool(_notice, turn.conversation_id, "language_switched")]
         else:
-            metadata = {"channel": msg.channel, "language": turn.language}
+            metadata = {"channel": msg.channel, "language": turn.language, "inbound_id": turn.inbound_id}
             raw = await self.rasa.send(turn.conversation_key, turn.bot_text, metadata)
             replies = [OutboundMessage.from_rasa(r) for r in raw if r.get("text") or r.get("buttons") or r.get("custom")]
         if turn.lang is not None and turn.lang.newly_unavailable:
             replies = [await run_in_threadpool(_notice, turn.conversation_id, "translation_unavailable"), *replies]
-        await self.outbound.deliver(turn.conversation_id, replies)
+        await self.outbound.deliver(turn.conversation_id, replies, reply_to=turn.inbound_id)
         return replies
 
 

@@ -6,6 +6,7 @@ Both paths go through the same rules (channels.email.mime): parse → skip autom
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -24,11 +25,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from channels.core.http import read_body
 from channels.core.messages import InboundMessage
 from channels.email.imap import ImapPoller
 from channels.email.mime import ParsedEmail, is_automated, parse_email, to_inbound
 from channels.email.smtp import SmtpSender
+from channels.email.threading import join_thread
+from crm.config import get_settings
 from crm.contacts import normalize_email
+from crm.db import unit_of_work
+from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger("crossdesk.email")
 router = APIRouter(tags=["channels"])
@@ -150,7 +156,7 @@ def prepare(parsed: ParsedEmail, own_addresses: Iterable[str] = ()) -> Acceptanc
         return Acceptance(None, reason)
     if not parsed.from_addr:
         return Acceptance(None, "no valid sender address")
-    inbound = to_inbound(parsed)
+    inbound = to_inbound(parsed, get_settings().email_authserv_id)
     if not inbound.text:
         return Acceptance(None, "empty message")
     return Acceptance(inbound)
@@ -165,10 +171,11 @@ def make_raw_acceptor(inbox_accept: Callable[[InboundMessage], Awaitable[Any]],
     own = tuple(own_addresses)
 
     async def accept(raw: bytes) -> Acceptance:
-        result = prepare(parse_email(raw, datetime.now(timezone.utc)), own)
+        result = prepare(await asyncio.to_thread(parse_email, raw, datetime.now(timezone.utc)), own)
         if result.inbound is None:
             log.info("ignored email: %s", result.ignored)
             return result
+        result = Acceptance(await run_in_threadpool(_join_thread, result.inbound))
         await inbox_accept(result.inbound)
         return result
 
@@ -284,10 +291,18 @@ def _unauthorized() -> JSONResponse:
                         headers={"WWW-Authenticate": 'Basic realm="crossdesk email webhook"'})
 
 
+def _join_thread(inbound: InboundMessage) -> InboundMessage:
+    with unit_of_work() as session:
+        return join_thread(session, inbound)
+
+
 def _check_basic_auth(request: Request) -> bool:
-    user, password = os.environ.get("EMAIL_WEBHOOK_USER"), os.environ.get("EMAIL_WEBHOOK_PASSWORD")
-    if not user and not password:
-        return True
+    """Fails closed: while EMAIL_WEBHOOK_USER / EMAIL_WEBHOOK_PASSWORD are unset, every call is refused."""
+    settings = get_settings()
+    user = settings.email_webhook_user
+    password = settings.email_webhook_password.get_secret_value() if settings.email_webhook_password else None
+    if not user or not password:
+        return False
     header = request.headers.get("authorization") or ""
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
@@ -305,15 +320,15 @@ def _check_basic_auth(request: Request) -> bool:
 async def postmark_webhook(request: Request) -> Any:
     if not _check_basic_auth(request):
         return _unauthorized()
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
+    body = await read_body(request, MAX_BODY_BYTES)
+    if body is None:
         return JSONResponse({"error": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
     try:
         data = json.loads(body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
         return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
     try:
-        parsed = parse_postmark(data)
+        parsed = await asyncio.to_thread(parse_postmark, data)
     except PostmarkPayloadError as exc:
         return JSONResponse({"error": f"malformed Postmark inbound payload: {exc}"}, status_code=400)
     try:
@@ -325,6 +340,7 @@ async def postmark_webhook(request: Request) -> Any:
         log.info("ignored inbound email from Postmark: %s", result.ignored)
         return {"ignored": result.ignored}
     try:
+        result = Acceptance(await run_in_threadpool(_join_thread, result.inbound))
         await request.app.state.inbox.accept(result.inbound)
     except Exception:  # non-2xx makes Postmark retry later; the inbox de-duplicates by external_id
         log.exception("inbox did not accept email %s", result.inbound.external_id)

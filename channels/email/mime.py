@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
+from email.utils import format_datetime, getaddresses, parseaddr
 from html.parser import HTMLParser
 from typing import Any, Iterable, Sequence
 
@@ -499,20 +500,40 @@ def thread_root(parsed: ParsedEmail) -> str | None:
 
 
 def thread_key(parsed: ParsedEmail) -> str:
-    """One conversation per thread and per sender: hash of (thread, sender address).
+    """The key of a *new* conversation for this email: hash of (sender address, this email's own Message-ID).
 
-    The thread is the order number in the subject when there is one — so a new email about the same order
-    (no References) joins the conversation about it, and replies keep the "Re: … CD-123456" subject — else
-    the root Message-ID: References (first id), else In-Reply-To, else the message's own Message-ID. The
-    sender is part of the key so that nobody can join another customer's (possibly verified) conversation by
-    copying its Message-ID into References or its order number into a subject.
+    An email joins an existing conversation only through a reference the shop itself issued — the
+    Message-ID of one of our replies in In-Reply-To/References (channels/email/threading.py). Nothing the
+    sender writes (a From address, an order number in the subject, someone else's Message-ID) leads into
+    another conversation, so nothing can inherit that conversation's verified orders.
     """
-    order = extract_order_number(parsed.subject or "")
-    root = f"order:{order}" if order else thread_root(parsed)
-    if root is None:  # no ids at all: fall back to sender + normalized subject
-        root = "subject:" + normalize_subject(parsed.subject).lower()
+    root = parsed.message_id
+    if root is None:  # no id at all: the email's own content names it (a re-read is still the same one)
+        body = hashlib.sha256((parsed.text or "").encode()).hexdigest()
+        root = f"noid:{normalize_subject(parsed.subject).lower()}:{parsed.received_at.isoformat()}:{body}"
     digest = hashlib.sha256(f"{parsed.from_addr or ''}\n{root}".encode()).hexdigest()[:32]
     return f"email:{digest}"
+
+
+_AUTH_RESULT = re.compile(r"\bdmarc\s*=\s*([a-z]+)", re.I)
+
+
+def dmarc_verdict(parsed: ParsedEmail, authserv_id: str | None = None) -> str | None:
+    """DMARC result from the receiving server's Authentication-Results header (RFC 8601): "pass", "fail",
+    "none", …; None when no verdict was recorded.
+
+    Only a header our own receiving server adds is believed: with ``authserv_id`` set (EMAIL_AUTHSERV_ID),
+    the top-most header naming it, and an email without one counts as "none"; without it, the top-most
+    header (receiving servers prepend theirs above anything the sender wrote)."""
+    msg = parsed.message
+    headers = [str(h) for h in (msg.get_all("Authentication-Results") or [])] if msg is not None else []
+    for header in headers:
+        server = header.split(";", 1)[0].strip().split()[0].lower() if header.strip() else ""
+        if authserv_id and server != authserv_id.lower():
+            continue
+        match = _AUTH_RESULT.search(header)
+        return match.group(1).lower() if match else "none"
+    return "none" if authserv_id else None
 
 
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|antw|sv|vs|r|rif|res|ref|wg|tr|fw|fwd)\s*(\[\d+\])?\s*:\s*)+", re.I)
@@ -534,7 +555,9 @@ def reply_subject(subject: str, language: str = "en") -> str:
 # To the normalized shape
 
 
-def to_inbound(parsed: ParsedEmail) -> InboundMessage:
+def to_inbound(parsed: ParsedEmail, authserv_id: str | None = None) -> InboundMessage:
+    """The normalized message of a *new* thread (channels.email.threading.join_thread may then put it into
+    the conversation one of our replies started)."""
     text = clean_text(parsed.reply_text) or clean_text(parsed.text) or clean_text(normalize_subject(parsed.subject))
     metadata = {
         "from": parsed.from_addr,
@@ -546,6 +569,7 @@ def to_inbound(parsed: ParsedEmail) -> InboundMessage:
         "order_hint": parsed.order_hint,
         "attachments": [dict(a) for a in parsed.attachments],
         "content_language": parsed.content_language,
+        "dmarc": dmarc_verdict(parsed, authserv_id),
     }
     return InboundMessage(channel=CHANNEL, sender_id=thread_key(parsed), text=text, received_at=parsed.received_at,
                           metadata=metadata, external_id=parsed.message_id)
@@ -652,7 +676,8 @@ def compose_reply(parsed_or_thread_info: Any, messages: Sequence[OutboundMessage
     msg["To"] = to_norm
     msg["Subject"] = reply_subject(subject, language)
     msg["Date"] = format_datetime(now or datetime.now(timezone.utc))
-    msg["Message-ID"] = make_msgid(domain=domain)
+    # Unguessable: a reply quoting it is how a shopper's next email finds its conversation.
+    msg["Message-ID"] = f"<cd.{secrets.token_urlsafe(18)}@{domain}>"
     parent_id = _first_msgid(parent) if parent else None
     if parent_id:
         msg["In-Reply-To"] = parent_id

@@ -8,9 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from channels.core.http import read_body
 from channels.core.messages import InboundMessage, clean_text
 from channels.core.rasa_client import BotUnavailable
 from crm.config import get_settings
+from crm.staff.auth import client_address
 
 router = APIRouter(tags=["channels"])
 MAX_BODY_BYTES = 64 * 1024
@@ -23,8 +25,8 @@ def error(status: int, message: str) -> JSONResponse:
 
 @router.post("/webhooks/rest/webhook", summary="Send a shopper message (Rasa REST channel format)")
 async def rest_webhook(request: Request) -> Any:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
+    body = await read_body(request, MAX_BODY_BYTES)
+    if body is None:
         return error(413, f"request body over {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(body or b"null")
@@ -48,7 +50,8 @@ async def rest_webhook(request: Request) -> Any:
     if len(text) > limit:
         return error(413, f"'message' is longer than {limit} characters; please send a shorter message")
     inbound = InboundMessage(channel="rest", sender_id=clean_text(sender), text=text,
-                             received_at=datetime.now(timezone.utc), metadata=metadata)
+                             received_at=datetime.now(timezone.utc), metadata=metadata,
+                             client=f"ip:{client_address(request)}")
     if not await request.app.state.rate_limiter.allow(f"rest:{inbound.sender_id}"):
         return error(429, "you're sending messages very quickly; please wait a moment and try again")
     try:

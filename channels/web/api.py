@@ -51,6 +51,7 @@ from starlette.concurrency import run_in_threadpool
 from channels.core.messages import InboundMessage, OutboundMessage, clean_text
 from channels.core.rasa_client import BotUnavailable
 from crm.config import get_settings
+from crm.staff.auth import client_address
 from crm.conversations import service as conversations
 from crm.conversations.models import INBOUND
 from crm.db import unit_of_work
@@ -188,6 +189,7 @@ class _Conversation:
 
     def __init__(self, ws: WebSocket, session: str):
         self.ws, self.session, self.locale = ws, session, None
+        self.client = client_address(ws)
         self.accept_language = (ws.headers.get("accept-language") or "")[:200] or None
 
     async def error(self, message: str, **extra: Any) -> None:
@@ -236,7 +238,8 @@ class _Conversation:
         if button_title:
             metadata["button_title"] = button_title
         inbound = InboundMessage(channel=CHANNEL, sender_id=self.session, text=text,
-                                 received_at=datetime.now(timezone.utc), metadata=metadata, external_id=client_id)
+                                 received_at=datetime.now(timezone.utc), metadata=metadata, external_id=client_id,
+                                 client=f"ip:{self.client}")
         if client_id:
             await self.ws.send_json({"type": "ack", "client_id": client_id})
         await self.ws.send_json({"type": "typing"})

@@ -19,6 +19,7 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from channels.core.http import read_body
 from channels.whatsapp.graph import GraphClient, Pacer, WhatsAppSender
 from channels.whatsapp.wire import CHANNEL, parse_webhook, verify_handshake, verify_signature
 
@@ -117,23 +118,9 @@ async def whatsapp_handshake(request: Request):
     return PlainTextResponse(challenge, status_code=200)
 
 
-async def _read_body(request: Request) -> bytes | None:
-    """The raw body, or None when it is over MAX_BODY_BYTES (checked while streaming, not after)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post("/webhooks/whatsapp", summary="WhatsApp Cloud API notifications (messages, statuses)")
 async def whatsapp_webhook(request: Request):
-    body = await _read_body(request)
+    body = await read_body(request, MAX_BODY_BYTES)
     if body is None:
         return JSONResponse({"error": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
     settings = _settings(request)

@@ -22,9 +22,9 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(200))  # sender id on that channel
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
-    # True when the link comes from an identity the channel vouches for (WhatsApp's signed sender phone,
-    # a shop-signed identity); only then does it count as proof of order ownership.
-    identity_trusted: Mapped[bool] = mapped_column(default=False)
+    # The customer this conversation is probably about (linked from a channel identity or a verified order).
+    # Never proof of ownership by itself: proof is per message (crm.conversations.service.message_trust) or a
+    # verification grant.
     language: Mapped[str] = mapped_column(String(8), default="en")
     # Why it speaks that language (crm.language reasons); None until the first message decides it.
     language_reason: Mapped[str | None] = mapped_column(String(32))
@@ -58,6 +58,11 @@ class Message(Base):
     delivery_status: Mapped[str | None] = mapped_column(String(16))
     delivery_error: Mapped[str | None] = mapped_column(String(500))
     status_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Exactly once: an outbound reply names the inbound message it answers; an inbound message is marked
+    # answered in the same transaction that records its replies, so a retry sends what was recorded and not
+    # yet delivered instead of asking the bot again.
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crm.config import get_settings
 from crm.contacts import normalize_email, normalize_phone
 from crm.conversations.models import INBOUND, OUTBOUND, Conversation, Message
 from crm.customers.models import EMAIL, PHONE, CustomerIdentity
@@ -50,57 +51,101 @@ def customer_for_identity(session: Session, kind: str, value: str) -> int | None
                                                                     CustomerIdentity.value == value))
 
 
-def identity_signature(kind: str, value: str, secret: str) -> str:
-    return hmac.new(secret.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+IDENTITY_VERSION = "v2"
 
 
-def trusted_identity(metadata: dict, secret: str | None = None) -> tuple[str, str] | None:
-    """An (kind, value) identity the shop vouched for with an HMAC signature.
+def identity_signature(kind: str, value: str, sender: str, expires: int, secret: str) -> str:
+    """HMAC-SHA256 a shop puts on a logged-in shopper's identity. It covers the sender id and an expiry, so
+    a signature copied to another sender, or replayed after it expired, proves nothing."""
+    message = "\n".join((IDENTITY_VERSION, kind, value, sender, str(int(expires))))
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
-    A shop embedding crossdesk for logged-in shoppers signs their email/phone with CROSSDESK_IDENTITY_SECRET;
-    unsigned claims are ignored, since anyone can type any email into a public endpoint.
+
+def signed_identity(kind: str, value: str, sender: str, secret: str, now: datetime,
+                    lifetime_s: int = 300) -> dict:
+    """The ``metadata.identity`` object for one message (what a shop's server sends along)."""
+    expires = int(now.timestamp()) + lifetime_s
+    return {"kind": kind, "value": value, "expires": expires,
+            "signature": identity_signature(kind, value, sender, expires, secret)}
+
+
+def trusted_identity(metadata: dict, sender: str, now: datetime, secret: str | None = None,
+                     max_lifetime_s: int | None = None) -> tuple[str, str] | None:
+    """An (kind, value) identity the shop vouched for on this very message, or None.
+
+    A shop embedding crossdesk for logged-in shoppers signs their email/phone with CROSSDESK_IDENTITY_SECRET
+    (``signed_identity``); unsigned, expired, far-future or other-sender claims are ignored, since anyone
+    can type any email into a public endpoint.
     """
-    secret = secret if secret is not None else os.environ.get("CROSSDESK_IDENTITY_SECRET")
+    settings = get_settings()
+    if secret is None:
+        secret = settings.identity_secret.get_secret_value() if settings.identity_secret else None
+    max_lifetime_s = settings.identity_max_lifetime_s if max_lifetime_s is None else max_lifetime_s
     ident = metadata.get("identity") if isinstance(metadata, dict) else None
     if not secret or not isinstance(ident, dict):
         return None
-    kind, value, sig = ident.get("kind"), ident.get("value"), ident.get("signature")
+    kind, value, sig, expires = ident.get("kind"), ident.get("value"), ident.get("signature"), ident.get("expires")
     if kind not in (EMAIL, PHONE) or not isinstance(value, str) or not isinstance(sig, str):
         return None
-    if not hmac.compare_digest(identity_signature(kind, value, secret), sig):
+    if not isinstance(expires, int) or isinstance(expires, bool):
+        return None
+    now_ts = int(now.timestamp())
+    if expires < now_ts or expires > now_ts + max_lifetime_s:
+        return None
+    if not hmac.compare_digest(identity_signature(kind, value, sender, expires, secret).encode(), sig.encode()):
         return None
     normalized = normalize_email(value) if kind == EMAIL else normalize_phone(value)
     return (kind, normalized) if normalized else None
 
 
-def link_customer(session: Session, conv: Conversation, identity: tuple[str, str] | None,
-                  trusted: bool = True) -> None:
-    """Attach the conversation to the customer the channel identity belongs to (first match wins)."""
+def link_customer(session: Session, conv: Conversation, identity: tuple[str, str] | None) -> int | None:
+    """Attach the conversation to the customer the identity belongs to (first match wins); returns that
+    customer's id. Linking says who the conversation is probably about — it is never proof of ownership."""
     if identity is None:
-        return
+        return None
     customer_id = customer_for_identity(session, *identity)
-    if customer_id is None:
-        return
-    if conv.customer_id is None:
+    if customer_id is not None and conv.customer_id is None:
         conv.customer_id = customer_id
-    if trusted and conv.customer_id == customer_id:
-        conv.identity_trusted = True
+    return customer_id
 
 
-def channel_identity(channel: str, sender_id: str, metadata: dict) -> tuple[tuple[str, str] | None, bool]:
-    """(identity, trusted) a channel gives for its sender.
+@dataclass(frozen=True)
+class ChannelIdentity:
+    """Who the channel says sent one message, and whether that is proof on this message.
 
-    WhatsApp: the sender phone, signed by Meta's webhook signature — trusted. Email: the From address —
-    links the customer but proves nothing (From is easy to forge). REST / web: only a shop-signed identity.
-    """
+    ``trusted`` only for what a third party vouched for on this very message: WhatsApp's sender phone (the
+    webhook is signed by Meta) and a shop-signed identity. An email From address is ``linkable`` when the
+    receiving server's DMARC check passed (or no verdict was recorded), but it is never proof."""
+
+    identity: tuple[str, str] | None
+    trusted: bool = False
+    linkable: bool = True
+
+
+def channel_identity(channel: str, sender_id: str, metadata: dict, now: datetime) -> ChannelIdentity:
     if channel == "whatsapp":
         phone = normalize_phone(sender_id)
-        return ((PHONE, phone), True) if phone else (None, False)
+        return ChannelIdentity((PHONE, phone), trusted=True) if phone else ChannelIdentity(None)
     if channel == "email":
-        address = normalize_email(str((metadata or {}).get("from") or ""))
-        return ((EMAIL, address), False) if address else (None, False)
-    identity = trusted_identity(metadata)
-    return (identity, True) if identity else (None, False)
+        meta = metadata or {}
+        address = normalize_email(str(meta.get("from") or ""))
+        linkable = meta.get("dmarc") in (None, "pass")
+        return ChannelIdentity((EMAIL, address), linkable=linkable) if address else ChannelIdentity(None)
+    identity = trusted_identity(metadata, sender_id, now)
+    return ChannelIdentity(identity, trusted=True) if identity else ChannelIdentity(None)
+
+
+def message_trust(session: Session, conv: Conversation, ident: ChannelIdentity) -> dict:
+    """What the bot may rely on for the message being answered (stored on the inbound row, read by actions):
+    the customer a trusted identity belongs to, and a trusted phone."""
+    if not ident.trusted or ident.identity is None:
+        return {}
+    kind, value = ident.identity
+    trust = {"source": "whatsapp" if conv.channel == "whatsapp" else "signed_identity",
+             "customer_id": customer_for_identity(session, kind, value)}
+    if kind == PHONE:
+        trust["phone"] = value
+    return trust
 
 
 def record(session: Session, conv: Conversation, direction: str, author: str, text: str, payload: dict,
@@ -119,4 +164,13 @@ def transcript(session: Session, conv: Conversation, limit: int = 200) -> list[M
 
 
 __all__ = ["INBOUND", "OUTBOUND", "conversation_key", "get_or_create", "find_by_key", "record", "transcript",
-           "trusted_identity", "link_customer", "customer_for_identity", "identity_signature", "channel_identity"]
+           "trusted_identity", "link_customer", "customer_for_identity", "identity_signature", "signed_identity",
+           "channel_identity", "message_trust", "ChannelIdentity", "inbound_message"]
+
+
+def inbound_message(session: Session, conv: Conversation, message_id: int | None) -> Message | None:
+    """The inbound row a bot turn answers — only if it belongs to this conversation."""
+    if message_id is None:
+        return None
+    msg = session.get(Message, message_id)
+    return msg if msg is not None and msg.conversation_id == conv.id and msg.direction == INBOUND else None

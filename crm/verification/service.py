@@ -2,25 +2,42 @@
 
 Rules:
 - An order is shown only to a conversation holding a live grant for it. A grant comes from the order
-  number plus the email or phone on the order, or from a channel identity already linked to the order's
-  customer (e.g. the WhatsApp number on the order).
+  number plus the email or phone on the order, or from an identity the channel vouched for on the very
+  message being answered (a shop-signed identity, the WhatsApp sender's phone).
 - A wrong pair and a nonexistent order get the same outcome (no enumeration of order numbers).
-- Failed attempts are limited per conversation and per order number within a sliding window.
+- Attempts are limited per conversation, per order number, per contact tried (the email or phone) and per
+  client (the IP, or the shopper's phone on WhatsApp) — see crm.limits: counted atomically before checking,
+  with doubling lockouts. Rotating sender ids does not help an attacker: the contact and the client stay
+  the same. The contact and order lockouts are capped short (an attacker cannot lock an owner out for
+  long), and an owner proving ownership by a trusted identity never meets any of these limits.
+- Failures of all conversations together raise an alarm past a threshold (a distributed attack).
 """
 from __future__ import annotations
 
 import enum
 import hmac
+import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from prometheus_client import Counter
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm.config import Settings, get_settings
 from crm.contacts import extract_email, extract_order_number, extract_phone
+from crm.limits import service as limits
+from crm.limits.service import Limit
 from crm.orders.models import Order
 from crm.verification.models import VerificationAttempt, VerifiedOrder
+
+log = logging.getLogger("crossdesk.verification")
+VERIFICATION_FAILURES = Counter("crossdesk_verification_failures_total", "Failed ownership verifications")
+VERIFICATION_REFUSED = Counter("crossdesk_verification_rate_limited_total",
+                               "Verification attempts refused by a limit", ["scope"])
+VERIFICATION_ALARMS = Counter("crossdesk_verification_alarms_total",
+                              "Windows in which failures of all conversations together passed the alarm threshold")
 
 
 class Outcome(enum.Enum):
@@ -35,26 +52,43 @@ class VerificationResult:
     outcome: Outcome
     order: Order | None = None
     method: str | None = None
+    retry_after_s: int = 0
 
 
-def _failed_attempts(session: Session, column, value: str, since: datetime) -> int:
-    stmt = select(func.count(VerificationAttempt.id)).where(
-        column == value, VerificationAttempt.succeeded.is_(False), VerificationAttempt.created_at >= since
-    )
-    return session.scalar(stmt) or 0
+def _limits(settings: Settings) -> dict[str, Limit]:
+    minute = 60
+    long_window = settings.verification_window_minutes * minute
+    owner_window = min(15 * minute, long_window)
+    base = settings.verification_lockout_base_minutes * minute
+    owner_cap = settings.verification_owner_lockout_cap_minutes * minute
+    attacker_cap = settings.verification_attacker_lockout_cap_minutes * minute
+    return {
+        "conversation": Limit("verify:conversation", settings.verification_max_attempts_per_conversation,
+                              long_window, base, attacker_cap),
+        "client": Limit("verify:client", settings.verification_max_attempts_per_client, long_window, base,
+                        attacker_cap),
+        "order": Limit("verify:order", settings.verification_max_attempts_per_order, owner_window, base, owner_cap),
+        "contact": Limit("verify:contact", settings.verification_max_attempts_per_contact, owner_window, base,
+                         owner_cap),
+    }
 
 
-def is_rate_limited(session: Session, conversation_key: str, order_number: str | None, now: datetime,
-                    settings: Settings | None = None) -> bool:
-    settings = settings or get_settings()
-    since = now - timedelta(minutes=settings.verification_window_minutes)
-    if _failed_attempts(session, VerificationAttempt.conversation_key, conversation_key, since) >= (
-        settings.verification_max_attempts_per_conversation
-    ):
-        return True
-    return bool(order_number) and _failed_attempts(
-        session, VerificationAttempt.order_number, order_number, since
-    ) >= settings.verification_max_attempts_per_order
+def contact_key(contact_text: str) -> str | None:
+    """The contact an attempt tries, in a form an attacker cannot vary: an email in normal form, a phone as
+    its last nine digits (the same for "+49 151 …", "0049151…" and "0151 …")."""
+    email = extract_email(contact_text or "")
+    if email:
+        return "email:" + email.lower()
+    digits = re.sub(r"\D", "", contact_text or "")
+    return "phone:" + digits[-9:] if len(digits) >= 6 else None
+
+
+def _subjects(settings: Settings, conversation_key: str, number: str, contact: str | None,
+              client: str | None) -> list[tuple[Limit, str]]:
+    lim = _limits(settings)
+    return [(lim["conversation"], conversation_key), (lim["order"], number),
+            (lim["contact"], limits.hashed(contact) if contact else ""),
+            (lim["client"], limits.hashed(client) if client else "")]
 
 
 def _contact_matches(order: Order, contact_text: str) -> str | None:
@@ -78,24 +112,54 @@ def _grant(session: Session, conversation_key: str, order: Order, method: str, n
 
 
 def verify_with_contact(session: Session, conversation_key: str, order_text: str, contact_text: str,
-                        now: datetime, settings: Settings | None = None) -> VerificationResult:
-    """Check an (order number, email|phone) pair typed by the shopper and grant access if it matches."""
+                        now: datetime, settings: Settings | None = None,
+                        client: str | None = None) -> VerificationResult:
+    """Check an (order number, email|phone) pair typed by the shopper and grant access if it matches.
+
+    ``client`` is what the requester cannot rotate cheaply (the IP, the WhatsApp phone); the attempt counts
+    against it, the conversation, the order number and the contact before the pair is even looked at."""
     settings = settings or get_settings()
     number = extract_order_number(order_text)
     if not number or not (extract_email(contact_text) or extract_phone(contact_text, None) or
                           any(c.isdigit() for c in contact_text or "")):
         return VerificationResult(Outcome.INCOMPLETE)
-    if is_rate_limited(session, conversation_key, number, now, settings):
-        return VerificationResult(Outcome.RATE_LIMITED)
+    subjects = _subjects(settings, conversation_key, number, contact_key(contact_text), client)
+    check = limits.attempt(session, subjects, now)
+    if not check.allowed:
+        for scope in check.blocked_by:
+            VERIFICATION_REFUSED.labels(scope).inc()
+        return VerificationResult(Outcome.RATE_LIMITED, retry_after_s=check.retry_after_s)
     order = session.scalar(select(Order).where(Order.number == number))
     method = _contact_matches(order, contact_text) if order is not None else None
     session.add(VerificationAttempt(conversation_key=conversation_key, order_number=number,
                                     succeeded=method is not None, created_at=now))
     if method is None:
+        _count_failure(session, settings, now)
         return VerificationResult(Outcome.NOT_VERIFIED)
+    limits.refund(session, subjects, now)
     _grant(session, conversation_key, order, method, now, settings)
     _link_conversation(session, conversation_key, order)
     return VerificationResult(Outcome.VERIFIED, order, method)
+
+
+def _count_failure(session: Session, settings: Settings, now: datetime) -> None:
+    VERIFICATION_FAILURES.inc()
+    window = settings.verification_window_minutes * 60
+    if limits.tally(session, "verify:global", "all", window, now) == settings.verification_global_alarm_failures:
+        VERIFICATION_ALARMS.inc()
+        log.error("ALARM: %d failed ownership verifications in %d minutes across all conversations — a "
+                  "distributed guessing attack is likely", settings.verification_global_alarm_failures, window // 60)
+
+
+def is_rate_limited(session: Session, conversation_key: str, order_number: str | None, now: datetime,
+                    settings: Settings | None = None) -> bool:
+    """Whether this conversation (or this order number) is locked out right now (read only)."""
+    settings = settings or get_settings()
+    lim = _limits(settings)
+    for limit, key in ((lim["conversation"], conversation_key), (lim["order"], order_number or "")):
+        if key and limits.count(session, limit.scope, key, limit.window_s, now) >= limit.max_attempts:
+            return True
+    return False
 
 
 def _link_conversation(session: Session, conversation_key: str, order: Order) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from crm.conversations.models import Conversation
 from crm.conversations.service import (
     conversation_key, customer_for_identity, find_by_key, get_or_create, identity_signature, link_customer, record,
-    split_key, transcript, trusted_identity,
+    signed_identity, split_key, transcript, trusted_identity,
 )
 from crm.db import make_engine
 from tests.crm.factories import make_customer, utc
@@ -44,43 +44,72 @@ def test_keys_round_trip(session):
     assert find_by_key(session, "whatsapp:abc:def") is None
 
 
-def _meta(kind, value, signature):
-    return {"identity": {"kind": kind, "value": value, "signature": signature}}
+SENDER = "shop-user-42"
+EXPIRES = int(NOW.timestamp()) + 120
+
+
+def _meta(kind, value, signature, expires=EXPIRES):
+    return {"identity": {"kind": kind, "value": value, "expires": expires, "signature": signature}}
+
+
+def _sig(kind="email", value="anna@example.de", sender=SENDER, expires=EXPIRES, secret=SECRET):
+    return identity_signature(kind, value, sender, expires, secret)
 
 
 def test_trusted_identity_accepts_correct_signature():
-    sig = identity_signature("email", "Anna@Example.de", SECRET)
-    assert trusted_identity(_meta("email", "Anna@Example.de", sig), SECRET) == ("email", "anna@example.de")
-    psig = identity_signature("phone", "+49 151 23456789", SECRET)
-    assert trusted_identity(_meta("phone", "+49 151 23456789", psig), SECRET) == ("phone", "+4915123456789")
+    meta = _meta("email", "Anna@Example.de", _sig("email", "Anna@Example.de"))
+    assert trusted_identity(meta, SENDER, NOW, SECRET) == ("email", "anna@example.de")
+    meta = _meta("phone", "+49 151 23456789", _sig("phone", "+49 151 23456789"))
+    assert trusted_identity(meta, SENDER, NOW, SECRET) == ("phone", "+4915123456789")
+    # signed_identity is what a shop's server sends; it round-trips
+    made = signed_identity("email", "anna@example.de", SENDER, SECRET, NOW, lifetime_s=60)
+    assert trusted_identity({"identity": made}, SENDER, NOW, SECRET) == ("email", "anna@example.de")
 
 
-def test_trusted_identity_reads_secret_from_environment(monkeypatch):
-    sig = identity_signature("email", "anna@example.de", SECRET)
+def test_trusted_identity_reads_secret_from_settings(monkeypatch):
+    from crm import config
+
+    meta = _meta("email", "anna@example.de", _sig())
     monkeypatch.setenv("CROSSDESK_IDENTITY_SECRET", SECRET)
-    assert trusted_identity(_meta("email", "anna@example.de", sig)) == ("email", "anna@example.de")
-    monkeypatch.delenv("CROSSDESK_IDENTITY_SECRET")
-    assert trusted_identity(_meta("email", "anna@example.de", sig)) is None
+    config.get_settings.cache_clear()
+    try:
+        assert trusted_identity(meta, SENDER, NOW) == ("email", "anna@example.de")
+        monkeypatch.delenv("CROSSDESK_IDENTITY_SECRET")
+        config.get_settings.cache_clear()
+        assert trusted_identity(meta, SENDER, NOW) is None
+    finally:
+        config.get_settings.cache_clear()
+
+
+def test_signature_is_bound_to_sender_and_expiry():
+    meta = _meta("email", "anna@example.de", _sig())
+    assert trusted_identity(meta, "another-sender", NOW, SECRET) is None  # replayed from another sender
+    assert trusted_identity(meta, SENDER, utc(2026, 3, 5, 10, 2, 1), SECRET) is None  # after it expired
+    far = int(NOW.timestamp()) + 86400
+    assert trusted_identity(_meta("email", "anna@example.de", _sig(expires=far), far), SENDER, NOW, SECRET) is None
+    # the expiry is signed: moving it forward breaks the signature
+    assert trusted_identity(_meta("email", "anna@example.de", _sig(), EXPIRES + 60), SENDER, NOW, SECRET) is None
 
 
 @pytest.mark.parametrize("metadata, secret", [
-    (_meta("email", "anna@example.de", identity_signature("email", "anna@example.de", "other-secret")), SECRET),
-    (_meta("email", "anna@example.de", identity_signature("email", "eve@example.de", SECRET)), SECRET),
-    (_meta("email", "anna@example.de", identity_signature("phone", "anna@example.de", SECRET)), SECRET),
-    (_meta("email", "anna@example.de", identity_signature("email", "anna@example.de", SECRET).upper()), SECRET),
+    (_meta("email", "anna@example.de", _sig(secret="other-secret")), SECRET),
+    (_meta("email", "anna@example.de", _sig(value="eve@example.de")), SECRET),
+    (_meta("email", "anna@example.de", _sig(kind="phone")), SECRET),
+    (_meta("email", "anna@example.de", _sig().upper()), SECRET),
     (_meta("email", "anna@example.de", ""), SECRET),
     (_meta("email", "anna@example.de", None), SECRET),
+    (_meta("email", "anna@example.de", _sig(), expires=str(EXPIRES)), SECRET),  # expiry must be an integer
+    (_meta("email", "anna@example.de", _sig(), expires=None), SECRET),
     ({"identity": {"kind": "email", "value": "anna@example.de"}}, SECRET),   # unsigned claim
-    (_meta("web", "session-1", identity_signature("web", "session-1", SECRET)), SECRET),  # not email/phone
-    (_meta("email", "not-an-email", identity_signature("email", "not-an-email", SECRET)), SECRET),
-    (_meta("email", "anna@example.de", identity_signature("email", "anna@example.de", "")), ""),  # no secret
+    (_meta("web", "session-1", _sig(kind="web", value="session-1")), SECRET),  # not email/phone
+    (_meta("email", "not-an-email", _sig(value="not-an-email")), SECRET),
+    (_meta("email", "anna@example.de", _sig(secret="")), ""),  # no secret
     ({}, SECRET),
     ({"identity": "anna@example.de"}, SECRET),
     (None, SECRET),
 ])
-def test_trusted_identity_rejects(metadata, secret, monkeypatch):
-    monkeypatch.delenv("CROSSDESK_IDENTITY_SECRET", raising=False)
-    assert trusted_identity(metadata, secret) is None
+def test_trusted_identity_rejects(metadata, secret):
+    assert trusted_identity(metadata, SENDER, NOW, secret) is None
 
 
 def test_link_customer(session):
@@ -126,8 +155,26 @@ def test_record_and_transcript(session):
 def test_channel_identities_trusted_or_not(session):
     from crm.conversations.service import channel_identity
 
-    assert channel_identity("whatsapp", "+4915112345678", {}) == (("phone", "+4915112345678"), True)
-    assert channel_identity("whatsapp", "not-a-phone", {}) == (None, False)
-    assert channel_identity("email", "thread-1", {"from": "Anna <Anna.Schmidt@Example.com>"}) == \
-        (("email", "anna.schmidt@example.com"), False)  # links, proves nothing
-    assert channel_identity("web", "sess", {"identity": {"kind": "email", "value": "a@b.co"}}) == (None, False)
+    wa = channel_identity("whatsapp", "+4915112345678", {}, NOW)
+    assert (wa.identity, wa.trusted) == (("phone", "+4915112345678"), True)
+    assert channel_identity("whatsapp", "not-a-phone", {}, NOW).identity is None
+    mail = channel_identity("email", "thread-1", {"from": "Anna <Anna.Schmidt@Example.com>"}, NOW)
+    assert (mail.identity, mail.trusted, mail.linkable) == (("email", "anna.schmidt@example.com"), False, True)
+    forged = channel_identity("email", "thread-1", {"from": "anna@example.com", "dmarc": "fail"}, NOW)
+    assert (forged.trusted, forged.linkable) == (False, False)  # DMARC failed: not even linked
+    web = channel_identity("web", "sess", {"identity": {"kind": "email", "value": "a@b.co"}}, NOW)
+    assert (web.identity, web.trusted) == (None, False)
+
+
+def test_message_trust_is_only_for_trusted_identities(session):
+    from crm.conversations.service import ChannelIdentity, message_trust
+
+    anna = make_customer(session, email="anna@example.de", phone="+4915123456789")
+    wa = get_or_create(session, "whatsapp", "+4915123456789", NOW)
+    rest = get_or_create(session, "rest", "s1", NOW)
+    session.flush()
+    assert message_trust(session, wa, ChannelIdentity(("phone", "+4915123456789"), trusted=True)) == \
+        {"source": "whatsapp", "customer_id": anna.id, "phone": "+4915123456789"}
+    assert message_trust(session, rest, ChannelIdentity(("email", "anna@example.de"), trusted=True)) == \
+        {"source": "signed_identity", "customer_id": anna.id}
+    assert message_trust(session, rest, ChannelIdentity(("email", "anna@example.de"), trusted=False)) == {}

@@ -54,19 +54,36 @@ def install_translation_packages(state: Path) -> None:
                    env={**os.environ, "CROSSDESK_HOME": str(state)}, check=True, capture_output=True, timeout=300)
 
 
-def seeded_database(url: str) -> None:
+def seeded_database(url: str) -> str:
+    """Migrate and seed the demo shop; returns an agent's API token for the staff API."""
     from sqlalchemy.orm import Session
 
+    from crm.audit.service import Actor
     from crm.db import make_engine
     from crm.migrate import upgrade
     from crm.seed import live_anchor, seed_demo_shop
+    from crm.staff import service as staff
 
     upgrade(url)
     engine = make_engine(url)
     with Session(engine) as session:
         seed_demo_shop(session, anchor=live_anchor(datetime.now(timezone.utc)))
+        agent = staff.add_user(session, Actor.cli(), "e2e-agent@shop.test", "E2E Agent", "agent",
+                               uuid.uuid4().hex, ["en"])
+        _, token = staff.create_token(session, Actor.cli(), agent, "e2e")
         session.commit()
     engine.dispose()
+    return token
+
+
+def staff_api(stack) -> httpx.Client:
+    """An agent's authenticated client for the stack's staff API."""
+    return httpx.Client(base_url=stack.app_url, headers={"Authorization": f"Bearer {stack.staff_token}"}, timeout=30)
+
+
+def rasa_api(stack, path: str) -> str:
+    """A URL of Rasa's HTTP API (token-protected) on the stack."""
+    return f"{stack.rasa_url}{path}{'&' if '?' in path else '?'}token={stack.rasa_token}"
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +92,7 @@ def live_stack(model, tmp_path_factory, fake_graph, dovecot, smtp_capture):  # n
 
     state = tmp_path_factory.mktemp("stack")
     url = f"sqlite:///{state}/crossdesk.db"
-    seeded_database(url)
+    token = seeded_database(url)
     install_translation_packages(state)
     stack = Stack(model=model, state_dir=state, database_url=url,
                   extra_env={"CROSSDESK_IDENTITY_SECRET": IDENTITY_SECRET, "WHATSAPP_APP_SECRET": WHATSAPP_SECRET,
@@ -89,6 +106,7 @@ def live_stack(model, tmp_path_factory, fake_graph, dovecot, smtp_capture):  # n
                              "IMAP_PASSWORD": dovecot.password, "IMAP_SSL": "0", "IMAP_POLL_INTERVAL": "0.5",
                              "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_capture[0].port),
                              "SMTP_FROM": SUPPORT_ADDRESS, "SMTP_STARTTLS": "0"})
+    stack.staff_token = token
     try:
         stack.start()
         yield stack

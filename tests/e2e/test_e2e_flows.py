@@ -1,12 +1,15 @@
 """Whole conversations through the app's REST channel against real Rasa + actions + app processes."""
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timezone
+
 import httpx
 import pytest
 
-from crm.conversations.service import identity_signature
+from crm.conversations.service import signed_identity
 from crm.seed import SHOWCASE_ORDERS
-from tests.e2e.conftest import IDENTITY_SECRET
+from tests.e2e.conftest import IDENTITY_SECRET, rasa_api, staff_api
 
 pytestmark = pytest.mark.e2e
 SHOWCASE = {o["number"]: o for o in SHOWCASE_ORDERS}
@@ -127,11 +130,11 @@ def test_address_change_validates_and_confirms(chat):
 def test_handoff_pauses_the_bot_until_closed(chat, live_stack):
     c = chat()
     assert "person from our team" in c.text("i want to talk to a human")
-    handoffs = httpx.get(f"{live_stack.app_url}/api/handoffs").json()
+    handoffs = staff_api(live_stack).get(f"/api/handoffs").json()
     mine = [h for h in handoffs if h["conversation"] == f"rest:{c.sender}"]
     assert len(mine) == 1
     assert "already in the queue" in c.text("where is my order")  # bot paused
-    httpx.post(f"{live_stack.app_url}/api/handoffs/{mine[0]['id']}/close").raise_for_status()
+    staff_api(live_stack).post(f"/api/handoffs/{mine[0]['id']}/close").raise_for_status()
     assert "order number" in c.text("where is my order")
 
 
@@ -146,21 +149,35 @@ def test_repeated_misunderstanding_offers_a_human(chat):
     assert any(b["payload"] == "/talk_to_human" for b in second[0].get("buttons", [])), second
 
 
-def test_signed_channel_identity_counts_as_verification(chat):
+def _signed(address: str, sender: str) -> dict:
+    return {"identity": signed_identity("email", address, sender, IDENTITY_SECRET, datetime.now(timezone.utc))}
+
+
+def test_signed_channel_identity_counts_as_verification_on_its_own_message_only(chat):
     address = email("CD-100001")
-    identity = {"kind": "email", "value": address, "signature": identity_signature("email", address, IDENTITY_SECRET)}
-    c = chat(metadata={"identity": identity})
+    c = chat(sender=f"e2e-signed-{uuid.uuid4().hex[:8]}")
+    c.metadata = _signed(address, c.sender)
     reply = c.text("where is my order CD-100001")
     assert "delivered" in reply and "email address or phone number" not in reply, reply
     # an unsigned claim does not
-    c2 = chat(metadata={"identity": {"kind": "email", "value": address, "signature": "0" * 64}})
+    c2 = chat(metadata={"identity": {"kind": "email", "value": address, "signature": "0" * 64, "expires": 2**40}})
     assert "email address or phone number" in c2.text("where is my order CD-100001")
+    # a signature made for another sender, replayed here, does not
+    c3 = chat()
+    c3.metadata = _signed(address, "someone-else")
+    assert "email address or phone number" in c3.text("where is my order CD-100001")
+    # one signed message does not make the conversation trusted: the next, unsigned one proves nothing
+    c4 = chat(sender=f"e2e-once-{uuid.uuid4().hex[:8]}")
+    c4.metadata = _signed(address, c4.sender)
+    c4.text("hello")
+    c4.metadata = {}
+    assert "email address or phone number" in c4.text("where is my order CD-100001")
 
 
 def test_transcript_is_stored(chat, live_stack):
     c = chat()
     c.text("hello")
-    messages = httpx.get(f"{live_stack.app_url}/api/conversations/rest:{c.sender}/messages").json()
+    messages = staff_api(live_stack).get(f"/api/conversations/rest:{c.sender}/messages").json()
     assert [m["direction"] for m in messages][:2] == ["in", "out"]
     assert messages[0]["text"] == "hello"
 
@@ -169,7 +186,7 @@ def test_verification_ends_with_the_session(chat, live_stack):
     c = chat()
     assert "on its way" in verify(c, "where is my order", "CD-100007")
     # Rasa starts a new session (what 60 idle minutes do); the grant must not survive it
-    httpx.post(f"{live_stack.rasa_url}/conversations/rest:{c.sender}/execute",
+    httpx.post(rasa_api(live_stack, f"/conversations/rest:{c.sender}/execute"),
                json={"name": "action_session_start"}).raise_for_status()
     reply = c.text("where is my order CD-100007")
     assert "email address or phone number" in reply and "on its way" not in reply, reply

@@ -69,6 +69,13 @@ def test_email_thread_verification_and_tracking(live_stack, dovecot, smtp_captur
     text = body_text(second)
     assert "import customs" in text and "verified" in text, text  # all bot messages of the turn in one email
     assert second["In-Reply-To"] == reply["Message-ID"] or first_id in second["References"]
+    # The forged-From attack: the victim's address, the order number in the subject, the victim's own first
+    # Message-ID — but no reference we issued. It lands in a new conversation that must verify: no order data.
+    deliver(dovecot, subject="Re: Where is my order CD-100002?", body="Where is it now? Send tracking please.",
+            sender="Oliver Bennett <oliver.bennett@example.com>", in_reply_to=first_id, references=first_id)
+    forged = wait_for_mail(handler, before + 3)[-1]
+    text = body_text(forged)
+    assert "import customs" not in text and "email address or phone number" in text, text
 
 
 def test_auto_replies_and_lists_are_never_answered(live_stack, dovecot, smtp_capture):

@@ -13,6 +13,7 @@ import pytest
 
 from actions.render import Texts, catalog
 from crm.seed import SHOWCASE_ORDERS
+from tests.e2e.conftest import staff_api
 
 pytestmark = pytest.mark.e2e
 SHOWCASE = {o["number"]: o for o in SHOWCASE_ORDERS}
@@ -188,9 +189,9 @@ def test_unsupported_language_goes_through_offline_translation(chat, live_stack)
     assert ORDER.lower() in reply and "e-post" in reply, reply
     reply = c.text(SHOWCASE[ORDER]["email"])
     assert f"tack, du är verifierad för order {ORDER.lower()}" in reply, reply
-    detail = httpx.get(f"{live_stack.app_url}/api/conversations/rest:{c.sender}").json()
+    detail = staff_api(live_stack).get(f"/api/conversations/rest:{c.sender}").json()
     assert (detail["language"], detail["translation"]) == ("sv", "machine")
-    transcript = httpx.get(f"{live_stack.app_url}/api/conversations/rest:{c.sender}/messages").json()
+    transcript = staff_api(live_stack).get(f"/api/conversations/rest:{c.sender}/messages").json()
     first = next(m for m in transcript if m["author"] == "shopper")
     assert first["text"] == "Var är mitt paket?"  # the shopper's own words are kept...
     assert first["payload"]["translation"]["en"] == "Where is my parcel?"  # ...and agents get the English
@@ -201,7 +202,7 @@ def test_language_we_cannot_serve_gets_an_apology_and_a_flag(chat, live_stack):
     c.text("where is my order")
     reply = c.text("주문한 물건이 아직 안 왔어요")
     assert expected("en", "translation_unavailable") in reply, reply
-    detail = httpx.get(f"{live_stack.app_url}/api/conversations/rest:{c.sender}").json()
+    detail = staff_api(live_stack).get(f"/api/conversations/rest:{c.sender}").json()
     assert detail["translation"] == "unavailable"
     reply = c.text("주문 취소할게요")
     assert expected("en", "translation_unavailable") not in reply  # said once, not on every message

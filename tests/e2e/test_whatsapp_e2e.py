@@ -13,6 +13,7 @@ import pytest
 from actions.render import Texts
 from crm.language import language_for_phone
 from tests.e2e.conftest import WHATSAPP_SECRET
+from tests.e2e.conftest import staff_api
 
 pytestmark = pytest.mark.e2e
 
@@ -104,7 +105,7 @@ def test_retried_webhook_is_answered_once_and_statuses_are_recorded(live_stack, 
     wait_for_replies(fake_graph, phone, 1)
     time.sleep(1.5)
     assert len(replies_to(fake_graph, phone)) == 1
-    transcript = httpx.get(f"{live_stack.app_url}/api/conversations/whatsapp:+{phone}/messages").json()
+    transcript = staff_api(live_stack).get(f"/api/conversations/whatsapp:+{phone}/messages").json()
     out = [m for m in transcript if m["direction"] == "out"]
     assert out and out[-1]["delivery_status"] == "sent" and out[-1]["provider_message_id"].startswith("wamid.")
     reply_wamid = out[-1]["provider_message_id"]
@@ -113,7 +114,7 @@ def test_retried_webhook_is_answered_once_and_statuses_are_recorded(live_stack, 
             "messaging_product": "whatsapp", "metadata": {"display_phone_number": "1", "phone_number_id": "106540352242922"},
             "statuses": [{"id": reply_wamid, "status": "read", "timestamp": str(int(time.time())), "recipient_id": phone}]}}]}]}
         assert post(live_stack, status).status_code == 200
-        transcript = httpx.get(f"{live_stack.app_url}/api/conversations/whatsapp:+{phone}/messages").json()
+        transcript = staff_api(live_stack).get(f"/api/conversations/whatsapp:+{phone}/messages").json()
         assert [m for m in transcript if m["direction"] == "out"][-1]["delivery_status"] == "read"
 
 
@@ -152,7 +153,7 @@ def test_nothing_lost_while_rasa_is_down(live_stack, fake_graph):
     for phone in phones:
         replies = replies_to(fake_graph, phone)
         assert len(replies) == len(sent[phone])  # once each
-        transcript = httpx.get(f"{live_stack.app_url}/api/conversations/whatsapp:+{phone}/messages").json()
+        transcript = staff_api(live_stack).get(f"/api/conversations/whatsapp:+{phone}/messages").json()
         inbound = [m["text"] for m in transcript if m["direction"] == "in"]
         assert inbound == sent[phone]  # processed in the order sent
         kinds = ["menu" if r["type"] == "interactive" else "text" for r in replies]
@@ -173,11 +174,11 @@ def test_overlong_message_and_flood_get_polite_replies(live_stack, fake_graph):
     time.sleep(3)
     texts = [text_of(b) for b in replies_to(fake_graph, phone)]
     # "hello"/"thanks" then decide the language (English): the slow-down notice comes in it, once
-    language = httpx.get(f"{live_stack.app_url}/api/conversations/whatsapp:+{phone}").json()["language"]
+    language = staff_api(live_stack).get(f"/api/conversations/whatsapp:+{phone}").json()["language"]
     assert language == "en"
     assert sum(t == Texts(language)("slow_down") for t in texts) == 1  # one notice, not one per extra message
     assert len(texts) == 1 + 30 + 1  # too-long notice, 30 answers, one slow-down notice
-    transcript = httpx.get(f"{live_stack.app_url}/api/conversations/whatsapp:+{phone}/messages").json()
+    transcript = staff_api(live_stack).get(f"/api/conversations/whatsapp:+{phone}/messages").json()
     assert sum(m["direction"] == "in" for m in transcript) == 35  # nothing lost
 
 
@@ -197,12 +198,12 @@ def test_one_customer_across_whatsapp_email_and_web(live_stack, fake_graph, dove
     web.text("anna.schmidt@example.com")  # verifying the order links the anonymous web session
 
     def customer_of(key: str):
-        return httpx.get(f"{live_stack.app_url}/api/conversations/{key}").json()
+        return staff_api(live_stack).get(f"/api/conversations/{key}").json()
 
     whatsapp_conv = customer_of(f"whatsapp:+{phone}")
     web_conv = customer_of(f"rest:{web.sender}")
-    assert whatsapp_conv["customer_id"] is not None and whatsapp_conv["identity_trusted"] is True
-    assert web_conv["customer_id"] == whatsapp_conv["customer_id"] and web_conv["identity_trusted"] is False
+    assert whatsapp_conv["customer_id"] is not None
+    assert web_conv["customer_id"] == whatsapp_conv["customer_id"]
     # the email thread's conversation key is a hash of sender + thread root; find it in the database
     from crm.db import make_engine
     from sqlalchemy import text
@@ -210,7 +211,7 @@ def test_one_customer_across_whatsapp_email_and_web(live_stack, fake_graph, dove
     engine = make_engine(live_stack.database_url)
     with engine.connect() as conn:
         email_customers = conn.execute(text(
-            "SELECT DISTINCT c.customer_id, c.identity_trusted FROM conversations c JOIN messages m "
+            "SELECT DISTINCT c.customer_id FROM conversations c JOIN messages m "
             "ON m.conversation_id = c.id WHERE c.channel = 'email' AND m.text = 'hello'")).all()
     engine.dispose()
-    assert (whatsapp_conv["customer_id"], False) in [(cid, bool(t)) for cid, t in email_customers]
+    assert (whatsapp_conv["customer_id"],) in [tuple(row) for row in email_customers]

@@ -253,8 +253,19 @@ def smtp_server() -> Iterator[SmtpServer]:
         controller.stop()
 
 
+WEBHOOK_AUTH = ("postmark", "s3cret-webhook-password")
+
+
 @pytest.fixture(autouse=True)
-def _no_webhook_auth(monkeypatch):
-    for name in ("EMAIL_WEBHOOK_USER", "EMAIL_WEBHOOK_PASSWORD", "SMTP_FROM", "IMAP_USER"):
+def _webhook_auth(monkeypatch):
+    """The email webhook refuses everything without credentials: tests configure them (and nothing else)."""
+    from crm import config
+
+    for name in ("SMTP_FROM", "IMAP_USER"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EMAIL_WEBHOOK_USER", WEBHOOK_AUTH[0])
+    monkeypatch.setenv("EMAIL_WEBHOOK_PASSWORD", WEBHOOK_AUTH[1])
+    config.get_settings.cache_clear()
+    yield
+    config.get_settings.cache_clear()
 

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from channels.email.api import parse_postmark, router, settings_from_env
 from channels.email.mime import parse_email, thread_key
+from tests.email.conftest import WEBHOOK_AUTH
 
 
 class FakeInbox:
@@ -22,11 +23,19 @@ class FakeInbox:
         self.accepted.append(inbound)
 
 
-def make_client(inbox: FakeInbox | None = None) -> tuple[TestClient, FakeInbox]:
+@pytest.fixture(autouse=True)
+def _database(app_db):
+    """Threading looks our own replies up in the database (SQLite and PostgreSQL)."""
+    return app_db
+
+
+def make_client(inbox: FakeInbox | None = None, auth=WEBHOOK_AUTH) -> tuple[TestClient, FakeInbox]:
     app = FastAPI()
     app.include_router(router)
     app.state.inbox = inbox or FakeInbox()
-    return TestClient(app), app.state.inbox
+    client = TestClient(app)
+    client.auth = auth
+    return client, app.state.inbox
 
 
 def payload(**overrides) -> dict:
@@ -62,10 +71,11 @@ def test_postmark_inbound_is_accepted_with_threading():
     assert inbound.metadata["order_hint"] == "CD-104233"
     assert inbound.metadata["references"] == ["<root@mail.example.com>", "<bot1@shop.test>"]
     assert inbound.metadata["attachments"] == [{"filename": "photo.jpg", "content_type": "image/jpeg", "size": 7}]
-    # same thread key as the same customer's first email fetched over IMAP
+    # <bot1@shop.test> is not a Message-ID we issued: the reply starts a conversation of its own, not the
+    # one of the customer's first email (that would need one of our own replies' ids)
     first = parse_email(b"From: Jane <jane@example.com>\nSubject: Order CD-104233\n"
                         b"Message-ID: <root@mail.example.com>\n\nWhere is it?\n")
-    assert inbound.sender_id == thread_key(first)
+    assert inbound.sender_id != thread_key(first)
 
 
 def test_postmark_html_only_and_missing_message_id_header():
@@ -119,16 +129,26 @@ def test_postmark_header_injection_is_neutralised():
     assert parsed.message is not None and parsed.message.get("Bcc") is None and parsed.message.get("X-Evil") is None
 
 
-def test_postmark_basic_auth(monkeypatch):
-    monkeypatch.setenv("EMAIL_WEBHOOK_USER", "postmark")
-    monkeypatch.setenv("EMAIL_WEBHOOK_PASSWORD", "s3cret")
-    client, inbox = make_client()
+def test_postmark_basic_auth():
+    client, inbox = make_client(auth=None)
     assert client.post("/webhooks/email/postmark", json=payload()).status_code == 401
     assert client.post("/webhooks/email/postmark", json=payload(), auth=("postmark", "wrong")).status_code == 401
     assert client.post("/webhooks/email/postmark", json=payload(),
                        headers={"Authorization": "Basic !!notbase64"}).status_code == 401
-    resp = client.post("/webhooks/email/postmark", json=payload(), auth=("postmark", "s3cret"))
+    resp = client.post("/webhooks/email/postmark", json=payload(), auth=WEBHOOK_AUTH)
     assert resp.status_code == 200 and len(inbox.accepted) == 1
+
+
+def test_postmark_webhook_fails_closed_without_credentials(monkeypatch):
+    from crm import config
+
+    monkeypatch.delenv("EMAIL_WEBHOOK_USER")
+    monkeypatch.delenv("EMAIL_WEBHOOK_PASSWORD")
+    config.get_settings.cache_clear()
+    client, inbox = make_client(auth=None)
+    assert client.post("/webhooks/email/postmark", json=payload()).status_code == 401
+    assert client.post("/webhooks/email/postmark", json=payload(), auth=("", "")).status_code == 401
+    assert inbox.accepted == []
 
 
 def test_inbox_failure_makes_postmark_retry():

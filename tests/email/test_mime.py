@@ -2,6 +2,8 @@
 the composed reply and numbered choices."""
 from __future__ import annotations
 
+import re
+
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -183,29 +185,29 @@ def test_text_that_merely_mentions_words_is_kept():
 
 # ---------------------------------------------------------------------------------------------------- threading
 
-def test_replies_share_the_thread_key_and_order_hint_is_extracted():
+def test_every_email_names_its_own_new_thread_and_order_hint_is_extracted():
+    """thread_key is the key of a *new* conversation; only our own issued Message-IDs lead into an existing
+    one (channels/email/threading.py, tests/email/test_threading.py)."""
     first = parse_email(raw_mail("Where is my order?", subject="Order #104233", message_id="<root@c>"), NOW)
     bot_reply = compose_reply(first, [OutboundMessage("Let me check.")], "Shop <support@shop.test>", now=NOW)
-    # the customer answers the bot's email: In-Reply-To = bot's id, References = root + bot's id
     second = parse_email(raw_mail(
         "Thanks!\n\nOn Wed, 1 May 2024 at 12:00, Shop <support@shop.test> wrote:\n> Let me check.",
         subject="Re: Order #104233", message_id="<second@c>",
         headers=f"In-Reply-To: {bot_reply['Message-ID']}\nReferences: <root@c> {bot_reply['Message-ID']}\n"), NOW)
-    # a client that only sets In-Reply-To to the root
-    third = parse_email(raw_mail("One more thing", subject="RE: Order #104233", message_id="<third@c>",
-                                 headers="In-Reply-To: <root@c>\n"), NOW)
-    assert thread_key(first) == thread_key(second) == thread_key(third)
+    assert thread_key(first) != thread_key(second)
+    assert thread_key(first) == thread_key(parse_email(raw_mail("Where is my order?", subject="Order #104233",
+                                                                  message_id="<root@c>"), NOW))  # re-read: same
     assert first.order_hint == second.order_hint == "CD-104233"
-    other = parse_email(raw_mail("New topic", message_id="<other@c>"), NOW)
-    assert thread_key(other) != thread_key(first)
+    # our Message-IDs are unguessable: 18 random bytes
+    assert re.fullmatch(r"<cd\.[A-Za-z0-9_-]{24}@shop\.test>", str(bot_reply["Message-ID"]))
     inbound = to_inbound(second)
-    assert inbound.channel == "email" and inbound.sender_id == thread_key(first)
+    assert inbound.channel == "email" and inbound.sender_id == thread_key(second)
     assert inbound.external_id == "<second@c>" and inbound.text == "Thanks!"
     assert inbound.metadata == {
         "from": "jane.doe@example.com", "name": "Jane Doe", "subject": "Re: Order #104233",
         "message_id": "<second@c>", "references": ["<root@c>", str(bot_reply["Message-ID"])],
         "in_reply_to": str(bot_reply["Message-ID"]), "order_hint": "CD-104233", "attachments": [],
-        "content_language": None}
+        "content_language": None, "dmarc": None}
 
 
 def test_another_sender_cannot_join_a_thread_by_copying_references():
@@ -346,21 +348,36 @@ def test_turn_buttons_numbered_across_messages():
     assert resolve_numbered_choice("3", turn_buttons(msgs)) == "/human_handoff"
 
 
-def test_new_email_about_the_same_order_joins_its_conversation():
-    from channels.email.mime import parse_email, thread_key
-
-    def mail(subject: str, msgid: str, sender: str = "anna@example.com", refs: str = "") -> bytes:
-        extra = f"References: {refs}\r\nIn-Reply-To: {refs.split()[-1]}\r\n" if refs else ""
+def test_an_order_number_in_the_subject_leads_into_no_conversation():
+    def mail(subject: str, msgid: str, sender: str = "anna@example.com") -> bytes:
         return (f"From: {sender}\r\nTo: shop@example.com\r\nSubject: {subject}\r\nMessage-ID: {msgid}\r\n"
-                f"{extra}\r\nhello\r\n").encode()
+                f"\r\nhello\r\n").encode()
 
     first = thread_key(parse_email(mail("Order CD-100001 missing", "<a@x>"), None))
-    fresh = thread_key(parse_email(mail("Again about CD-100001", "<b@x>"), None))
-    reply = thread_key(parse_email(mail("Re: Order CD-100001 missing", "<c@x>", refs="<a@x>"), None))
-    other_sender = thread_key(parse_email(mail("Order CD-100001 missing", "<d@x>", sender="eve@example.com"), None))
-    unrelated = thread_key(parse_email(mail("Hello", "<e@x>"), None))
-    assert first == fresh == reply
-    assert other_sender != first and unrelated != first
+    again = thread_key(parse_email(mail("Again about CD-100001", "<b@x>"), None))
+    forged = thread_key(parse_email(mail("Order CD-100001 missing", "<d@x>", sender="eve@example.com"), None))
+    assert len({first, again, forged}) == 3
+
+
+@pytest.mark.parametrize("headers, authserv, verdict", [
+    ("Authentication-Results: mx.shop.test; spf=pass; dkim=pass; dmarc=pass header.from=example.com\n", None, "pass"),
+    ("Authentication-Results: mx.shop.test; dmarc=fail (p=reject) header.from=example.com\n", None, "fail"),
+    ("Authentication-Results: mx.shop.test; spf=none\n", None, "none"),
+    ("", None, None),
+    ("", "mx.shop.test", "none"),
+    # a sender's own header further down does not count when our server's is on top
+    ("Authentication-Results: mx.shop.test; dmarc=fail\nAuthentication-Results: evil.test; dmarc=pass\n",
+     None, "fail"),
+    # with our authserv-id configured, a header from anyone else is ignored
+    ("Authentication-Results: evil.test; dmarc=pass\n", "mx.shop.test", "none"),
+    ("Authentication-Results: evil.test; dmarc=pass\nAuthentication-Results: MX.shop.test; dmarc=pass\n",
+     "mx.shop.test", "pass"),
+])
+def test_dmarc_verdict_from_authentication_results(headers, authserv, verdict):
+    from channels.email.mime import dmarc_verdict
+
+    parsed = parse_email(raw_mail("hi", message_id="<m@c>", headers=headers), NOW)
+    assert dmarc_verdict(parsed, authserv) == verdict
 
 
 @pytest.mark.parametrize("header, value", [("Content-Language", "de-DE"), ("Accept-Language", "fr-FR, en-US")])

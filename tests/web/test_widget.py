@@ -9,6 +9,7 @@ import threading
 import httpx
 import pytest
 from playwright.sync_api import expect
+from tests.e2e.conftest import staff_api
 
 pytestmark = pytest.mark.e2e
 BOT = ".msg.bot .bubble"
@@ -139,7 +140,7 @@ def test_locale_sets_language_direction_and_metadata(new_page, live_stack, tmp_p
     expect(page.locator("html")).to_have_attribute("lang", "ar")  # the interface language the server chose
     expect(page.locator("[role=log][aria-live=polite]")).to_have_count(1)
     say(page, "hi")
-    resp = httpx.get(f"{live_stack.app_url}/api/conversations/web:{session_id(page)}/messages")
+    resp = staff_api(live_stack).get(f"/api/conversations/web:{session_id(page)}/messages")
     inbound = [m for m in resp.json() if m["author"] == "shopper"]
     assert inbound[0]["payload"]["metadata"]["locale"] == "ar-EG"
     page.screenshot(path=str(tmp_path / "web-chat-rtl.png"))
