@@ -169,7 +169,9 @@ class Stack:
         env = dict(os.environ)
         env.update(PYTHONPATH=str(ROOT), DATABASE_URL=self.database_url, RASA_URL=self.rasa_url,
                    CROSSDESK_HOME=str(self.state_dir), SANIC_HOST="127.0.0.1", **self.secrets,
-                   CROSSDESK_SECRET_KEY=local_secret_key(self.state_dir), **self.extra_env)
+                   CROSSDESK_SECRET_KEY=local_secret_key(self.state_dir),
+                   # one app process per stack: a stable name lets a restarted app take its own claims back
+                   CROSSDESK_INBOX_CONSUMER=f"{socket.gethostname()}-app-{self.app_port}", **self.extra_env)
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
         return env
@@ -191,10 +193,24 @@ class Stack:
         self._spawn("actions", [sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port",
                                 str(self.actions_port)], self._env())
         self._spawn_rasa()
-        self._spawn("app", [sys.executable, "-m", "uvicorn", "channels.app:app", "--host", "127.0.0.1",
-                            "--port", str(self.app_port), "--no-access-log"], self._env())
+        self._spawn_app()
         self.wait_ready(timeout)
         return self
+
+    def _spawn_app(self) -> None:
+        self._spawn("app", [sys.executable, "-m", "uvicorn", "channels.app:app", "--host", "127.0.0.1",
+                            "--port", str(self.app_port), "--no-access-log"], self._env())
+
+    def kill_process(self, name: str) -> None:
+        """SIGKILL, no cleanup: what a crash or the OOM killer does (fault tests)."""
+        proc = self.procs.get(name)
+        if proc and proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+    def restart_app(self, timeout: float = 120) -> None:
+        self._spawn_app()
+        self.wait_ready(timeout)
 
     def _spawn_rasa(self) -> None:
         rasa_env = _rasa_env()

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from channels.core.inbox import make_inbox
+from channels.core.inbox import make_inbox, supervise
 from channels.core.outbound import ChannelAdapter, DeliveryReports, Outbound
 from channels.email import api as email_api
 from channels.email.smtp import EmailSendContext
@@ -21,8 +21,9 @@ from channels.whatsapp.graph import Pacer, SendContext
 from channels.core.pipeline import Pipeline
 from channels.core.rasa_client import RasaClient
 from channels.core.ratelimit import make_rate_limiter
-from channels.rest.api import router as rest_router
+from channels.rest.api import RestReplies, router as rest_router
 from channels.web.api import router as web_router
+from channels.web.hub import WebHub
 from crm.audit.views import router as audit_router
 from crm.config import get_settings, require_secrets
 from crm.conversations.views import router as conversations_router
@@ -49,6 +50,10 @@ async def lifespan(app: FastAPI):
     rasa = RasaClient(settings.rasa_url, token=settings.secret("rasa_token"))
     app.state.rasa = rasa
     app.state.outbound = Outbound()
+    app.state.web_hub = WebHub(settings.redis_url)
+    await app.state.web_hub.start()
+    app.state.outbound.register("web", ChannelAdapter(app.state.web_hub, in_process=True))
+    app.state.outbound.register("rest", ChannelAdapter(RestReplies(), in_process=True))
     app.state.delivery = DeliveryReports()
     app.state.rate_limiter = make_rate_limiter(settings.redis_url, settings.sender_rate_limit,
                                                settings.sender_rate_window_s)
@@ -61,8 +66,9 @@ async def lifespan(app: FastAPI):
     whatsapp_http = _register_whatsapp(app)
     email_poller = _start_email(app)
     # CROSSDESK_INBOX_WORKER=0 only accepts (used by the ingestion benchmark to measure the webhook path alone).
-    worker = asyncio.create_task(app.state.inbox.run(), name="inbox") \
+    worker = asyncio.create_task(supervise(app.state.inbox.run, app.state.inbox), name="inbox") \
         if settings.inbox_worker else None
+    app.state.inbox_worker = worker
     yield
     if worker is not None:
         worker.cancel()
@@ -73,6 +79,7 @@ async def lifespan(app: FastAPI):
     await rasa.aclose()
     await warming
     await app.state.rate_limiter.aclose()
+    await app.state.web_hub.aclose()
     if hasattr(app.state.inbox, "aclose"):
         await app.state.inbox.aclose()
 
@@ -132,9 +139,21 @@ async def healthz():
     return {"status": "ok"}
 
 
-@app.get("/readyz", tags=["ops"], summary="Readiness: database and Rasa reachable")
+def _worker_ready(app_: FastAPI) -> bool:
+    """The inbox worker runs (not dead) and its loop comes round (not stuck); off on purpose counts as ready."""
+    task = getattr(app_.state, "inbox_worker", None)
+    if task is None:
+        return True
+    if task.done():
+        return False
+    health = getattr(app_.state.inbox, "health", None)
+    return health()["alive"] if health is not None else True
+
+
+@app.get("/readyz", tags=["ops"], summary="Readiness: database, Rasa and the inbox worker")
 async def readyz(request: Request):
-    checks = {"database": False, "rasa": await request.app.state.rasa.ready()}
+    checks = {"database": False, "rasa": await request.app.state.rasa.ready(),
+              "inbox_worker": _worker_ready(request.app)}
     try:
         with get_engine().connect() as conn:
             conn.execute(text("SELECT 1"))

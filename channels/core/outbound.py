@@ -1,15 +1,20 @@
-"""The one way anything leaves crossdesk: bot replies, agent replies and (later) campaign messages.
+"""The one way anything leaves crossdesk: bot replies, agent replies, CSAT questions, campaign messages.
 
-Every outbound message is first written to the transcript, then handed to the channel's sender (if the
-channel delivers asynchronously — WhatsApp, email); the provider's answer and later delivery reports
-(sent → delivered → read, or failed) are recorded on the same row. Synchronous channels (REST, web
-socket) return the replies to the caller, so their rows are marked sent at once.
+Every channel registers an output adapter (OutboundMessage → wire → a result per message). Every outbound
+message is first written to the transcript, then handed to the adapter; the provider's answer and later
+delivery reports (sent → delivered → read, or failed) are recorded on the same row. In-process adapters
+(the web chat's socket push, REST's answer to the request) are recorded as sent at once.
+
+Two entry points: `deliver` answers a shopper's turn (the reply names the inbound message, which is marked
+answered in the same transaction), `send` reaches a conversation from outside any turn — an agent's reply,
+a survey, a campaign step — honouring the channel's rules for that `purpose` (e.g. WhatsApp's 24-hour
+window: outside it, the approved template for the purpose and language).
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,6 +32,7 @@ QUEUED, SENDING, SENT, DELIVERED, READ, FAILED = "queued", "sending", "sent", "d
 # (a shopper must not get an answer twice); shown to agents as unconfirmed.
 UNCONFIRMED = "unconfirmed"
 _RANK = {QUEUED: 0, SENDING: 0, UNCONFIRMED: 0, SENT: 1, DELIVERED: 2, READ: 3}
+REPLY, AGENT, CSAT, CAMPAIGN = "reply", "agent", "csat", "campaign"  # why a message is sent (purpose)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class DeliveryContext:
     last_inbound_at: datetime | None
     last_inbound_meta: dict[str, Any]
     now: datetime
+    purpose: str = REPLY
 
 
 @dataclass
@@ -48,6 +55,9 @@ class ChannelAdapter:
 
     sender: Any  # async send(recipient_id, messages, ctx) -> list[result]
     make_context: Callable[[DeliveryContext], Any] = field(default=lambda ctx: ctx)
+    # Delivery happens in this process and cannot be half done by a crash (a socket push, the answer to an
+    # HTTP request): recorded as sent with the message, no status round trips.
+    in_process: bool = False
 
 
 def _result_fields(result: Any) -> tuple[bool, str | None, str | None]:
@@ -78,6 +88,14 @@ class Outbound:
         await self._send(ids, replies, ctx)
         return ids
 
+    async def send(self, conversation_id: int, messages: list[OutboundMessage], purpose: str = AGENT) -> list[int]:
+        """Reach a conversation outside the shopper's own turn; returns the recorded message ids."""
+        if not messages:
+            return []
+        ids, ctx = await run_in_threadpool(self._record, conversation_id, messages, None)
+        await self._send(ids, messages, replace(ctx, purpose=purpose))
+        return ids
+
     async def resume(self, inbound_id: int) -> list[OutboundMessage]:
         """A retried turn that was answered before: send the recorded replies not yet sent, never ask the bot
         again, and return every recorded reply (what REST and web chat hand back)."""
@@ -89,6 +107,15 @@ class Outbound:
     async def _send(self, ids: list[int], replies: list[OutboundMessage], ctx: DeliveryContext) -> None:
         adapter = self.adapters.get(ctx.channel)
         if adapter is None or not ids:
+            return
+        if adapter.in_process:
+            try:
+                results = await adapter.sender.send(ctx.recipient_id, replies, adapter.make_context(ctx))
+            except Exception:
+                log.exception("in-process delivery failed on %s for %s", ctx.channel, ctx.conversation_key)
+                results = [type("Failure", (), {"ok": False, "error": "in-process delivery failed"})()]
+            if not all(getattr(r, "ok", True) for r in results or []):
+                await run_in_threadpool(self._record_results, ids, list(results))
             return
         await run_in_threadpool(self._mark, ids, SENDING)
         try:
@@ -110,7 +137,8 @@ class Outbound:
         now = datetime.now(timezone.utc)
         with unit_of_work() as session:
             conv = session.get(Conversation, conversation_id)
-            synchronous = conv.channel not in self.adapters
+            adapter = self.adapters.get(conv.channel)
+            synchronous = adapter is None or adapter.in_process
             rows = []
             for reply in replies:
                 msg = conversations.record(session, conv, OUTBOUND, reply.author, reply.text, reply.as_payload(), now)

@@ -4,19 +4,17 @@ conversation), store and return the replies. Channels call `handle_inbound` and 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from channels.core.choices import resolve_numbered_choice
 from channels.core.messages import InboundMessage, OutboundMessage
 from channels.core.rasa_client import BotUnavailable, RasaClient
 from crm.config import get_settings
-from crm.contacts import extract_order_number
 from crm.conversations import service as conversations
 from channels.core.outbound import Outbound
-from crm.conversations.models import HANDOFF, INBOUND, OUTBOUND, Message
+from crm.conversations.models import HANDOFF, INBOUND, Conversation, Message
 from crm.db import unit_of_work
 from crm.handoff import service as handoff
 from crm.language import conversation as conversation_language
@@ -51,61 +49,81 @@ def client_key(msg: InboundMessage) -> str | None:
     return None
 
 
-_NUMBER_CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
-
-
-def _bot_text(session, conv, msg: InboundMessage) -> str:
-    """A button tap sends its payload; a bare number answers numbered options (email, long lists); an order
-    number the channel found elsewhere (an email's subject) joins the text when the text has none."""
+def _bot_text(msg: InboundMessage, last_buttons: list[dict] | None) -> str:
+    """What Rasa reads: a tapped button's payload; an option picked by typing its number or title; the text
+    with whatever the channel's parser asked the bot to read along (an email's subject: `bot_hint`)."""
     if msg.metadata.get("payload"):
         return str(msg.metadata["payload"])
-    hint = msg.metadata.get("order_hint")
-    if hint and not extract_order_number(msg.text):
-        return f"{msg.text} {hint}"
-    match = _NUMBER_CHOICE.match(msg.text)
-    if match:
-        last = session.scalar(select(Message).where(Message.conversation_id == conv.id, Message.direction == OUTBOUND)
-                              .order_by(Message.id.desc()).limit(1))
-        buttons = (last.payload or {}).get("buttons") if last is not None else None
-        if buttons and 1 <= int(match.group(1)) <= len(buttons):
-            return str(buttons[int(match.group(1)) - 1].get("payload") or msg.text)
-    return msg.text
+    chosen = resolve_numbered_choice(msg.text, last_buttons)
+    if chosen:
+        return chosen
+    hint = msg.metadata.get("bot_hint")
+    return f"{msg.text} {hint}" if isinstance(hint, str) and hint.strip() else msg.text
 
 
-def _open_turn(msg: InboundMessage, translator=None) -> Turn:
+@dataclass(frozen=True)
+class _Stored:
+    conversation_id: int
+    inbound_id: int
+    answered: bool
+    language_state: object | None
+    last_buttons: list[dict] | None
+
+
+def _store_inbound(msg: InboundMessage) -> _Stored:
+    """Transaction 1: the conversation, who sent it and the message itself — stored before anything else."""
     with unit_of_work() as session:
         conv = conversations.get_or_create(session, msg.channel, msg.sender_id, msg.received_at)
         ident = conversations.channel_identity(msg.channel, msg.sender_id, msg.metadata, msg.received_at)
         if ident.linkable:
             conversations.link_customer(session, conv, ident.identity)
-        stored = msg.external_id is not None and session.scalar(
-            select(Message).where(Message.conversation_id == conv.id, Message.direction == INBOUND,
-                                  Message.provider_message_id == msg.external_id).limit(1))
-        already = bool(stored)
-        if not already:  # a retry after the bot was down must not add the message to the transcript twice
+        stored = conversations.find_inbound(session, conv, msg.external_id)
+        if stored is None:  # a retry (bot down, crash) must not add the message to the transcript twice
             # What the bot may rely on is decided here, per message, and kept apart from what the client sent.
             stored = conversations.record(session, conv, INBOUND, "shopper", msg.text,
                                           {"metadata": msg.metadata, "external_id": msg.external_id,
                                            "trust": conversations.message_trust(session, conv, ident),
                                            "client": client_key(msg)}, msg.received_at)
             stored.provider_message_id = msg.external_id
-        lang = None
-        if msg.text and not msg.metadata.get("payload"):  # a button tap says nothing about the language
-            lang = conversation_language.decide(session, conv, msg.text, msg.channel, msg.sender_id, msg.metadata,
-                                                translator.languages() if translator is not None else ())
-        bot_text = _bot_text(session, conv, msg)
-        if lang is not None and lang.translation == MACHINE and bot_text == msg.text:
-            # NLU is native in twelve languages; others go through English, the shopper's words stay stored.
-            english = translator.to_english(msg.text, lang.language)
-            if english is not None:
-                bot_text = english
-                if not already:
-                    stored.payload = {**stored.payload, "translation": {"en": english}}
         session.flush()
+        wants_language = bool(msg.text) and not msg.metadata.get("payload")  # a tap says nothing of language
+        state = conversation_language.read_state(session, conv, msg.channel, msg.sender_id, msg.metadata) \
+            if wants_language and stored.answered_at is None else None
+        return _Stored(conv.id, stored.id, stored.answered_at is not None, state,
+                       conversations.last_buttons(session, conv, before_id=stored.id))
+
+
+def _finish_turn(stored: _Stored, msg: InboundMessage, decision, english: str | None, bot_text: str) -> Turn:
+    """Transaction 2: the language decision and the English the NLU reads, recorded."""
+    with unit_of_work() as session:
+        conv = session.get(Conversation, stored.conversation_id)
+        lang = conversation_language.apply(session, conv, decision) if decision is not None else None
+        if english is not None:
+            inbound = session.get(Message, stored.inbound_id)
+            inbound.payload = {**(inbound.payload or {}), "translation": {"en": english}}
         request_only = lang is not None and lang.explicit and \
             conversation_language.only_a_language_request(msg.text, conversation_language.shop_languages())
         return Turn(conv.key, conv.id, conv.customer_id, conv.mode, conv.language, bot_text, lang, request_only,
-                    stored.id, stored.answered_at is not None)
+                    stored.inbound_id, False)
+
+
+async def open_turn(msg: InboundMessage, translator=None) -> Turn:
+    """Store the message, then decide its language and translate it with no transaction open (detection and
+    translation are slow), then record the decision."""
+    stored = await run_in_threadpool(_store_inbound, msg)
+    if stored.answered:
+        return Turn("", stored.conversation_id, None, "", "", "", inbound_id=stored.inbound_id, answered=True)
+    bot_text = _bot_text(msg, stored.last_buttons)
+    decision, english = None, None
+    if stored.language_state is not None:
+        translatable = await run_in_threadpool(translator.languages) if translator is not None else ()
+        decision = await run_in_threadpool(conversation_language.analyse, stored.language_state, msg.text,
+                                           translatable)
+        if decision.turn.translation == MACHINE and bot_text == msg.text:
+            # NLU is native in twelve languages; others go through English, the shopper's words stay stored.
+            english = await run_in_threadpool(translator.to_english, msg.text, decision.language)
+            bot_text = english or bot_text
+    return await run_in_threadpool(_finish_turn, stored, msg, decision, english, bot_text)
 
 
 def _notice(conversation_id: int, key: str, **values) -> OutboundMessage:
@@ -149,7 +167,7 @@ class Pipeline:
 
     async def handle_inbound(self, msg: InboundMessage) -> list[OutboundMessage]:
         """Store first (nothing is lost), then answer. Raises BotUnavailable if Rasa is down."""
-        turn = await run_in_threadpool(_open_turn, msg, self.translator)
+        turn = await open_turn(msg, self.translator)
         if turn.answered:  # a retry (crash, timeout, provider redelivery): what was recorded, never Rasa again
             return await self.outbound.resume(turn.inbound_id)
         limited = await self._limit_reply(msg, turn)

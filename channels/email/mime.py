@@ -567,6 +567,8 @@ def to_inbound(parsed: ParsedEmail, authserv_id: str | None = None) -> InboundMe
         "references": list(parsed.references),
         "in_reply_to": parsed.in_reply_to,
         "order_hint": parsed.order_hint,
+        # The subject's order number, for the bot to read along when the body names none.
+        "bot_hint": parsed.order_hint if parsed.order_hint and not extract_order_number(text) else None,
         "attachments": [dict(a) for a in parsed.attachments],
         "content_language": parsed.content_language,
         "dmarc": dmarc_verdict(parsed, authserv_id),
@@ -690,24 +692,3 @@ def compose_reply(parsed_or_thread_info: Any, messages: Sequence[OutboundMessage
     msg.add_alternative(render_html(messages, language), subtype="html")
     msg["Content-Language"] = language  # after add_alternative, which moves Content-* headers into the first part
     return msg
-
-
-_CHOICE_RE = re.compile(r"^\s*(?:#|no\.?\s*|nr\.?\s*|n[º°o]\.?\s*)?(\d{1,3})\s*[.):]?\s*$", re.I)
-
-
-def resolve_numbered_choice(reply_text: str, last_buttons: Sequence[Button]) -> str | None:
-    """Map "2" / "2." / "2)" (or the exact button title) in the first line of a reply to that button's payload."""
-    if not last_buttons:
-        return None
-    first = next((line.strip() for line in (reply_text or "").splitlines() if line.strip()), "")
-    match = _CHOICE_RE.match(first)
-    if match:
-        index = int(match.group(1))
-        if 1 <= index <= len(last_buttons):
-            return last_buttons[index - 1].payload
-        return None
-    folded = first.casefold().rstrip(".!")
-    for button in last_buttons:
-        if button.title.strip().casefold() == folded:
-            return button.payload
-    return None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,6 +16,24 @@ from crm.config import get_settings
 from crm.staff.auth import client_address
 
 router = APIRouter(tags=["channels"])
+
+
+@dataclass(frozen=True)
+class RestResult:
+    ok: bool
+    error: str | None = None
+
+
+class RestReplies:
+    """REST's output adapter. A REST client only hears back in the answer to its own request, which carries
+    the turn's replies; a message from outside the turn (an agent, a survey) cannot reach it and is recorded
+    as failed — it stays in the transcript."""
+
+    async def send(self, recipient_id: str, messages, ctx) -> list[RestResult]:
+        if getattr(ctx, "purpose", "reply") == "reply":
+            return [RestResult(True) for _ in messages]
+        return [RestResult(False, "the REST channel cannot reach the shopper outside their own request")
+                for _ in messages]
 MAX_BODY_BYTES = 64 * 1024
 MAX_SENDER_CHARS = 200
 

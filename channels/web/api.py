@@ -19,7 +19,9 @@ Routes
   ``{"type":"message","text":"...","client_id":"<uuid>"}``, ``{"type":"button","payload":"/track",
   "title":"Track my order"}``. Server → ``{"type":"ack","client_id":...}`` once a message is accepted,
   ``{"type":"typing"}`` while the bot works, ``{"type":"message","author":"bot","text":...,"buttons":[...],
-  "ts":"<ISO 8601 UTC>"}`` per reply, ``{"type":"error","message":...}`` (the socket stays open after a bad
+  "ts":"<ISO 8601 UTC>"}`` per message to the session — the bot's replies, and any message sent to the
+  conversation from outside the shopper's turn (an agent, a survey), pushed to every open tab of the session
+  (channels/web/hub.py), ``{"type":"error","message":...}`` (the socket stays open after a bad
   frame; only an invalid session id closes it, code 1008).
 - ``GET /api/web/{session}/history`` — the transcript, so the widget shows the conversation again on load.
 
@@ -48,7 +50,7 @@ from jinja2 import Environment
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from channels.core.messages import InboundMessage, OutboundMessage, clean_text
+from channels.core.messages import InboundMessage, clean_text
 from channels.core.rasa_client import BotUnavailable
 from crm.config import get_settings
 from crm.staff.auth import client_address
@@ -178,12 +180,6 @@ def _iso(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).isoformat()
 
 
-def _reply_frame(reply: OutboundMessage) -> dict[str, Any]:
-    return {"type": "message", "author": reply.author, "text": reply.text,
-            "buttons": [{"title": b.title, "payload": b.payload} for b in reply.buttons],
-            "ts": _iso(datetime.now(timezone.utc))}
-
-
 class _Conversation:
     """One open socket: validates frames and passes accepted messages to the pipeline."""
 
@@ -244,12 +240,12 @@ class _Conversation:
             await self.ws.send_json({"type": "ack", "client_id": client_id})
         await self.ws.send_json({"type": "typing"})
         try:
-            replies = await self.ws.app.state.pipeline.handle_inbound(inbound)
+            # The replies reach this socket (and the session's other tabs) through the outbound layer's web
+            # adapter (channels/web/hub.py), like an agent's reply or any other message to this session.
+            await self.ws.app.state.pipeline.handle_inbound(inbound)
         except BotUnavailable:
             return await self.error("the assistant is temporarily unavailable; your message was saved, "
                                     "please retry shortly", **ref)
-        for reply in replies:
-            await self.ws.send_json(_reply_frame(reply))
 
 
 @router.websocket("/ws/chat")
@@ -260,6 +256,8 @@ async def chat_socket(ws: WebSocket, session: str | None = None) -> None:
         await ws.close(code=1008)
         return
     conv = _Conversation(ws, session)
+    hub = ws.app.state.web_hub
+    hub.attach(session, ws)
     try:
         while True:
             msg = await ws.receive()
@@ -272,3 +270,5 @@ async def chat_socket(ws: WebSocket, session: str | None = None) -> None:
             await conv.frame(raw)
     except WebSocketDisconnect:
         return
+    finally:
+        hub.detach(session, ws)

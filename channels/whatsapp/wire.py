@@ -424,28 +424,6 @@ def build_payloads(to: str, msg: OutboundMessage, list_label: str = DEFAULT_LIST
     return payloads
 
 
-def numbered_choices(msg: OutboundMessage) -> bool:
-    """True when `build_payloads` renders this message's buttons as numbered text (answer with a number)."""
-    return bool(msg.buttons) and _button_kind(list(msg.buttons)) == "numbered"
-
-
-_CHOICE = re.compile(r"^\s*[#(]?\s*(\d{1,3})\s*[.)]?\s*$")
-
-
-def resolve_numbered_choice(text: str, last_buttons: Iterable[Button | dict]) -> str | None:
-    """"2" (or "2.", "#2", "(2)") answering a numbered option list → that option's payload, else None."""
-    match = _CHOICE.match(text or "")
-    buttons = list(last_buttons or [])
-    if not match or not buttons:
-        return None
-    index = int(match.group(1)) - 1
-    if not 0 <= index < len(buttons):
-        return None
-    chosen = buttons[index]
-    payload = chosen.payload if isinstance(chosen, Button) else (chosen or {}).get("payload")
-    return payload if isinstance(payload, str) and payload else None
-
-
 def build_template(to: str, name: str, language_code: str,
                    components: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     template: dict[str, Any] = {"name": name, "language": {"code": language_code}}

@@ -96,3 +96,7 @@ class InboundQueueItem(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)  # retry back-off
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A claim is a lease: the worker holding it renews it while it works; only an expired lease (its process
+    # died) or the same worker's own claim after a restart is ever taken back.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

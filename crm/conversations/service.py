@@ -174,3 +174,20 @@ def inbound_message(session: Session, conv: Conversation, message_id: int | None
         return None
     msg = session.get(Message, message_id)
     return msg if msg is not None and msg.conversation_id == conv.id and msg.direction == INBOUND else None
+
+
+def find_inbound(session: Session, conv: Conversation, external_id: str | None) -> Message | None:
+    """The stored inbound message with this provider id (a provider's retry, a worker's second try)."""
+    if external_id is None:
+        return None
+    return session.scalar(select(Message).where(Message.conversation_id == conv.id, Message.direction == INBOUND,
+                                                Message.provider_message_id == external_id).limit(1))
+
+
+def last_buttons(session: Session, conv: Conversation, before_id: int | None = None) -> list[dict] | None:
+    """The options of the last message we sent (what a typed "2" answers)."""
+    stmt = select(Message).where(Message.conversation_id == conv.id, Message.direction == OUTBOUND)
+    if before_id is not None:
+        stmt = stmt.where(Message.id < before_id)
+    last = session.scalar(stmt.order_by(Message.id.desc()).limit(1))
+    return (last.payload or {}).get("buttons") if last is not None else None

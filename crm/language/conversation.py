@@ -61,17 +61,40 @@ def priors_for(session: Session, conv: Conversation, channel: str, sender_id: st
                   widget_locale=text("locale"), content_language=text("content_language"))
 
 
-def decide(session: Session, conv: Conversation, text: str, channel: str, sender_id: str, metadata: dict,
-           translatable: Iterable[str] = ()) -> LanguageTurn:
-    """Choose the reply language for this message and record it on the conversation (and the profile)."""
+@dataclass(frozen=True)
+class LanguageState:
+    """What the decision needs from the database, read in the caller's transaction."""
+
+    conversation_id: int
+    customer_id: int | None
+    current: str | None  # the decided language, None while undecided
+    translation: str | None
+    priors: Priors
+
+
+@dataclass(frozen=True)
+class LanguageDecision:
+    language: str
+    reason: str
+    translation: str | None
+    set_translation: bool
+    undecided: bool
+    turn: LanguageTurn
+
+
+def read_state(session: Session, conv: Conversation, channel: str, sender_id: str, metadata: dict) -> LanguageState:
+    return LanguageState(conv.id, conv.customer_id, conv.language if conv.language_reason is not None else None,
+                         conv.translation, priors_for(session, conv, channel, sender_id, metadata))
+
+
+def analyse(state: LanguageState, text: str, translatable: Iterable[str] = ()) -> LanguageDecision:
+    """The decision itself: detection and rules, no database — run it outside any transaction."""
     served = shop_languages()
     translatable = tuple(code for code in translatable if code not in served)
     allowed = served + translatable
-    priors = priors_for(session, conv, channel, sender_id, metadata)
-    current = conv.language if conv.language_reason is not None else None
-    choice = choose_language(current, text, priors, allowed)
+    current = state.current
+    choice = choose_language(current, text, state.priors, allowed)
     foreign = None if choice.reason == "explicit_request" else foreign_language(text, allowed, translatable)
-
     language, reason = choice.language, choice.reason
     if foreign in translatable and foreign != language:
         language, reason = foreign, "detected_foreign"
@@ -82,24 +105,40 @@ def decide(session: Session, conv: Conversation, text: str, channel: str, sender
         translation = UNAVAILABLE
     else:
         translation = None
-    newly_unavailable = translation == UNAVAILABLE and conv.translation != UNAVAILABLE
+    newly_unavailable = translation == UNAVAILABLE and state.translation != UNAVAILABLE
     if translation == UNAVAILABLE:
         log.warning("conversation %s writes %s, which we cannot serve: answering in %s, flagged for agents",
-                    conv.id, foreign, language)
+                    state.conversation_id, foreign, language)
     # A later message in a served language clears the flag; a no-signal message keeps it.
-    if translation is not None or choice.reason not in ("no_signal", "short_message_kept"):
-        conv.translation = translation
+    set_translation = translation is not None or choice.reason not in ("no_signal", "short_message_kept")
+    effective_translation = translation if set_translation else state.translation
     # A guess from priors or the default is not a decision: until a message with a language signal
     # arrives, the next message decides freely (a short "hola" after "CD-100001" must not be held to en).
     undecided = current is None and (reason in ("default", "no_signal", "error_fallback") or reason.startswith("prior:"))
-    conv.language, conv.language_reason = language, (None if undecided else reason)
-    if conv.customer_id is not None and reason in ("explicit_request", "detected", "detected_short",
-                                                   "detected_foreign", "same_language"):
-        customer = session.get(Customer, conv.customer_id)
-        if customer is not None and customer.preferred_language != language:
-            customer.preferred_language = language
-    return LanguageTurn(language, switched, reason, reason == "explicit_request", conv.translation,
+    turn = LanguageTurn(language, switched, reason, reason == "explicit_request", effective_translation,
                         newly_unavailable, foreign)
+    return LanguageDecision(language, reason, translation, set_translation, undecided, turn)
+
+
+PROFILE_REASONS = ("explicit_request", "detected", "detected_short", "detected_foreign", "same_language")
+
+
+def apply(session: Session, conv: Conversation, decision: LanguageDecision) -> LanguageTurn:
+    """Record the decision on the conversation (and the customer's profile) in the caller's transaction."""
+    if decision.set_translation:
+        conv.translation = decision.translation
+    conv.language, conv.language_reason = decision.language, (None if decision.undecided else decision.reason)
+    if conv.customer_id is not None and decision.reason in PROFILE_REASONS:
+        customer = session.get(Customer, conv.customer_id)
+        if customer is not None and customer.preferred_language != decision.language:
+            customer.preferred_language = decision.language
+    return decision.turn
+
+
+def decide(session: Session, conv: Conversation, text: str, channel: str, sender_id: str, metadata: dict,
+           translatable: Iterable[str] = ()) -> LanguageTurn:
+    """read_state → analyse → apply in one session (for callers without slow work to keep apart)."""
+    return apply(session, conv, analyse(read_state(session, conv, channel, sender_id, metadata), text, translatable))
 
 
 def only_a_language_request(text: str, allowed: Iterable[str] = SUPPORTED) -> bool:
@@ -109,8 +148,9 @@ def only_a_language_request(text: str, allowed: Iterable[str] = SUPPORTED) -> bo
     return explicit_request(text, allowed) is not None and len(words) + cjk // 2 <= 6
 
 
-__all__ = ["LanguageTurn", "MACHINE", "MachineTranslation", "UNAVAILABLE", "decide", "only_a_language_request", "parse_accept_language",
-           "priors_for", "shop_languages"]
+__all__ = ["LanguageTurn", "LanguageState", "LanguageDecision", "MACHINE", "MachineTranslation", "UNAVAILABLE", "analyse",
+           "apply", "decide", "only_a_language_request", "parse_accept_language", "priors_for", "read_state",
+           "shop_languages"]
 
 
 class MachineTranslation:

@@ -51,6 +51,6 @@ def test_unknown_sender_is_a_new_conversation(chat):
 def test_health_and_openapi(live_stack):
     assert httpx.get(f"{live_stack.app_url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{live_stack.app_url}/readyz").json()
-    assert ready["checks"] == {"database": True, "rasa": True}
+    assert ready["checks"] == {"database": True, "rasa": True, "inbox_worker": True}
     spec = httpx.get(f"{live_stack.app_url}/openapi.json").json()
     assert "/webhooks/rest/webhook" in spec["paths"]

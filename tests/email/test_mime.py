@@ -2,6 +2,8 @@
 the composed reply and numbered choices."""
 from __future__ import annotations
 
+from channels.core.choices import resolve_numbered_choice
+
 import re
 
 from datetime import datetime, timezone
@@ -12,7 +14,7 @@ import pytest
 
 from channels.core.messages import Button, OutboundMessage
 from channels.email.mime import (
-    compose_reply, is_automated, parse_email, resolve_numbered_choice, strip_reply, thread_key, to_inbound,
+    compose_reply, is_automated, parse_email, strip_reply, thread_key, to_inbound,
     turn_buttons,
 )
 from channels.email.smtp import EmailSendContext
@@ -206,8 +208,8 @@ def test_every_email_names_its_own_new_thread_and_order_hint_is_extracted():
     assert inbound.metadata == {
         "from": "jane.doe@example.com", "name": "Jane Doe", "subject": "Re: Order #104233",
         "message_id": "<second@c>", "references": ["<root@c>", str(bot_reply["Message-ID"])],
-        "in_reply_to": str(bot_reply["Message-ID"]), "order_hint": "CD-104233", "attachments": [],
-        "content_language": None, "dmarc": None}
+        "in_reply_to": str(bot_reply["Message-ID"]), "order_hint": "CD-104233", "bot_hint": "CD-104233",
+        "attachments": [], "content_language": None, "dmarc": None}
 
 
 def test_another_sender_cannot_join_a_thread_by_copying_references():

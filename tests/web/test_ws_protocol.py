@@ -125,15 +125,19 @@ def test_pages_and_assets(live_stack):
 # --- the same router on a small app: Rasa down, rate limit -------------------------------------------------
 
 class FakePipeline:
+    """Stands in for the bot only; its replies leave through the real web hub, like the outbound layer's."""
+
     def __init__(self, fail: bool = False):
-        self.fail, self.seen = fail, []
+        self.fail, self.seen, self.hub = fail, [], None
 
     async def handle_inbound(self, msg):
         self.seen.append(msg)
         if self.fail:
             raise BotUnavailable("down")
         from channels.core.messages import Button, OutboundMessage
-        return [OutboundMessage("one"), OutboundMessage("two", buttons=(Button("Yes", "/affirm"),))]
+        replies = [OutboundMessage("one"), OutboundMessage("two", buttons=(Button("Yes", "/affirm"),))]
+        await self.hub.send(msg.sender_id, replies, None)
+        return replies
 
 
 class CountingLimiter:
@@ -150,10 +154,12 @@ def small_app(pipeline, limiter):
     from fastapi.testclient import TestClient
 
     from channels.web.api import router
+    from channels.web.hub import WebHub
 
     app = FastAPI()
     app.include_router(router)
     app.state.pipeline, app.state.rate_limiter = pipeline, limiter
+    app.state.web_hub = pipeline.hub = WebHub(None)
     return TestClient(app)
 
 

@@ -6,6 +6,7 @@ success shape, and scripted failures (`fail_next(n, code)`: 131047, 130429, 1310
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import socket
@@ -131,6 +132,8 @@ class FakeGraph:
         self.accepted: list[dict] = []  # bodies of the messages "sent"
         self.received: list[dict] = []  # every request: {"path", "auth", "body", "status"}
         self._failures: list[tuple[int, int]] = []  # (code, http status) for the next calls
+        self._hold = 0  # the next calls wait (a provider that takes forever) until `release()`
+        self._released = threading.Event()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.app = self._make_app()
@@ -143,6 +146,17 @@ class FakeGraph:
             self.accepted.clear()
             self.received.clear()
             self._failures.clear()
+            self._hold = 0
+        self._released.set()
+
+    def hold_next(self, n: int = 1) -> None:
+        """The next n valid sends are received but not answered until `release()` (a send in flight)."""
+        with self._lock:
+            self._hold += n
+            self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
 
     def fail_next(self, n: int, code: int, status: int | None = None) -> None:
         with self._lock:
@@ -176,6 +190,12 @@ class FakeGraph:
                 validate(body)
             except Invalid as exc:
                 return answer(400, meta_error(100, "(#100) Invalid parameter", str(exc)))
+            with self._lock:
+                held = self._hold > 0
+                self._hold -= 1 if held else 0
+            if held:
+                while not self._released.is_set():
+                    await asyncio.sleep(0.05)
             with self._lock:
                 failure = self._failures.pop(0) if self._failures else None
             if failure:

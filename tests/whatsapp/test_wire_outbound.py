@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from channels.core.choices import resolve_numbered_choice
+
 import asyncio
 import re
 
@@ -9,7 +11,7 @@ import pytest
 from channels.core.messages import Button, OutboundMessage
 from channels.whatsapp.graph import GraphClient
 from channels.whatsapp.wire import (
-    ErrorKind, build_payloads, build_template, classify_error, resolve_numbered_choice, split_text,
+    ErrorKind, build_payloads, build_template, classify_error, split_text,
 )
 from tests.whatsapp.fake_graph import validate
 

@@ -4,7 +4,8 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-07
 
-Messages get reply_to_id / answered_at (a retried turn is answered once).
+Messages get reply_to_id / answered_at (a retried turn is answered once); inbox claims become leases
+(claimed_by, lease_until).
 Staff users with roles, console sessions and API tokens (both stored hashed); the audit log; atomic attempt
 counters and doubling lockouts (verification and login limits). conversations.identity_trusted goes: trust
 is decided per message now (a signed identity counts only on the message that carries it).
@@ -103,6 +104,10 @@ def upgrade() -> None:
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.drop_column('identity_trusted')
 
+    with op.batch_alter_table('inbound_queue', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('claimed_by', sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column('lease_until', crm.db.UTCDateTime(timezone=True), nullable=True))
+
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reply_to_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('answered_at', crm.db.UTCDateTime(timezone=True), nullable=True))
@@ -113,6 +118,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('inbound_queue', schema=None) as batch_op:
+        batch_op.drop_column('lease_until')
+        batch_op.drop_column('claimed_by')
+
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_messages_reply_to_id_messages'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_messages_reply_to_id'))
