@@ -49,6 +49,14 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+def dialect_insert(session: Session):
+    """The `insert` construct with ON CONFLICT support for the session's database (PostgreSQL or SQLite)."""
+    from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -26,14 +26,12 @@ from datetime import datetime, timedelta, timezone
 import redis.asyncio as aioredis
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from starlette.concurrency import run_in_threadpool
 
 from channels.core.messages import InboundMessage
 from channels.core.rasa_client import BotUnavailable
 from crm.conversations.models import DONE, FAILED, PENDING, PROCESSING, InboundQueueItem
-from crm.db import unit_of_work
+from crm.db import dialect_insert, unit_of_work
 
 log = logging.getLogger("crossdesk.inbox")
 Process = Callable[[InboundMessage], Awaitable[object]]
@@ -139,7 +137,7 @@ class DbInbox:
             index_of_row.append(i)
         accepted = [False] * len(messages)
         with unit_of_work() as session:
-            insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            insert = dialect_insert(session)
             stmt = insert(table).on_conflict_do_nothing(index_elements=["channel", "external_id"]) \
                 .returning(table.c.channel, table.c.external_id)
             returned = session.execute(stmt, rows).all() if rows else []

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from crm.db import dialect_insert
 from crm.limits.models import AttemptCounter, Lockout
 
 log = logging.getLogger("crossdesk.limits")
@@ -46,10 +45,6 @@ def hashed(value: str) -> str:
     return hashlib.sha256(value.strip().lower().encode()).hexdigest()[:40]
 
 
-def _insert(session: Session):
-    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def _window(now: datetime, window_s: int) -> int:
     ts = int(now.timestamp())
     return ts - ts % window_s
@@ -57,7 +52,7 @@ def _window(now: datetime, window_s: int) -> int:
 
 def _increment(session: Session, scope: str, key: str, window: int, by: int = 1) -> int:
     table = AttemptCounter.__table__
-    stmt = _insert(session)(table).values(scope=scope, key=key, window=window, count=by)
+    stmt = dialect_insert(session)(table).values(scope=scope, key=key, window=window, count=by)
     stmt = stmt.on_conflict_do_update(index_elements=["scope", "key", "window"],
                                       set_={"count": table.c.count + by}).returning(table.c.count)
     return int(session.execute(stmt).scalar_one())
@@ -71,7 +66,7 @@ def _strike(session: Session, limit: Limit, key: str, now: datetime) -> datetime
     table = Lockout.__table__
     session.execute(update(Lockout).where(Lockout.scope == limit.scope, Lockout.key == key,
                                           Lockout.last_strike_at < now - STRIKE_MEMORY).values(strikes=0))
-    stmt = _insert(session)(table).values(scope=limit.scope, key=key, strikes=1, locked_until=now,
+    stmt = dialect_insert(session)(table).values(scope=limit.scope, key=key, strikes=1, locked_until=now,
                                           last_strike_at=now)
     stmt = stmt.on_conflict_do_update(index_elements=["scope", "key"],
                                       set_={"strikes": table.c.strikes + 1, "last_strike_at": now}) \
@@ -128,9 +123,3 @@ def count(session: Session, scope: str, key: str, window_s: int, now: datetime) 
 def tally(session: Session, scope: str, key: str, window_s: int, now: datetime) -> int:
     """Count one event that limits nothing by itself (e.g. all failures, for the global alarm)."""
     return _increment(session, scope, key, _window(now, window_s))
-
-
-def clear(session: Session, scope: str, key: str) -> None:
-    """Lift a lockout (an admin's decision, or a successful login)."""
-    session.execute(update(Lockout).where(Lockout.scope == scope, Lockout.key == key).values(strikes=0))
-    session.query(Lockout).filter(Lockout.scope == scope, Lockout.key == key).delete()
