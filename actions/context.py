@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,15 +11,16 @@ from typing import Any
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.render import Texts
+from crm.config import get_settings
 from crm.conversations import service as conversations
 from crm.db import unit_of_work
+from crm.i18n.catalog import Texts
 
 
 def now() -> datetime:
-    """Current time; CROSSDESK_NOW pins it in tests so seeded dates line up."""
-    pinned = os.environ.get("CROSSDESK_NOW")
-    return datetime.fromisoformat(pinned) if pinned else datetime.now(timezone.utc)
+    """Current time; CROSSDESK_NOW (Settings.pinned_now) pins it in tests so seeded dates line up."""
+    pinned = get_settings().pinned_now
+    return pinned if pinned is not None else datetime.now(timezone.utc)
 
 
 @dataclass

@@ -5,8 +5,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.buttons import menu_buttons
 from actions.context import GuardedAction, latest_intent, latest_text, turn
-from actions.render import menu_buttons
 from crm.handoff import service as handoff
 
 SMALLTALK_KEYS = {"greet": "greet", "goodbye": "goodbye", "thanks": "thanks", "bot_challenge": "bot_challenge"}

@@ -11,9 +11,10 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.buttons import yes_no_buttons
 from actions.context import GuardedAction, GuardedFormValidation, answer_to, TurnContext, latest_intent, turn
-from actions.render import Texts, refund_method, yes_no_buttons
 from crm.contacts import AddressError, parse_address
+from crm.i18n.catalog import Texts, refund_method
 from crm.orders import service as orders
 from crm.orders.service import AddressChangeOutcome, CancelOutcome
 from crm.returns import service as returns
@@ -106,10 +107,11 @@ class ActionRunFlow(GuardedAction):
 
     @staticmethod
     def _cancel(dispatcher, t: Texts, order):
-        if order.status == "cancelled":
+        blocked = orders.can_cancel(order)
+        if blocked is CancelOutcome.ALREADY_CANCELLED:
             dispatcher.utter_message(text=t("cancel_already_cancelled", order=order.number))
             return []
-        if orders.can_change_address(order) is not None:  # shipped: same boundary as address changes
+        if blocked is CancelOutcome.ALREADY_SHIPPED:
             dispatcher.utter_message(text=t("cancel_too_late", order=order.number),
                                      buttons=[{"title": t("cancel_offer_return"), "payload": "/return_item"}])
             return []
@@ -136,10 +138,9 @@ class ActionRunFlow(GuardedAction):
         t = ctx.texts
         eligibility = returns.check_eligibility(ctx.session, order, ctx.now)
         if not eligibility.eligible:
-            policy = returns.policy_for(ctx.session, order.market)
             dispatcher.utter_message(text=t(INELIGIBLE_KEYS[eligibility.reason], order=order.number,
                                             deadline=t.day(eligibility.deadline) if eligibility.deadline else "",
-                                            days=policy.window_days if policy else 14))
+                                            days=eligibility.window_days))
             return []
         if eligibility.final_sale_lines:
             dispatcher.utter_message(text=t("return_final_sale_note",
@@ -241,20 +242,18 @@ class ActionSubmitReturn(GuardedAction):
             try:
                 rma = returns.create_return(ctx.session, order, line_ids, tracker.get_slot("return_reason") or "",
                                             ctx.now)
+                quote = returns.refund_quote(ctx.session, order, rma)
             except returns.ReturnNotAllowed as exc:
                 dispatcher.utter_message(text=t(INELIGIBLE_KEYS[exc.reason], order=order.number, deadline="", days=""))
                 return [SlotSet("return_items", None), SlotSet("return_reason", None)]
-            policy = returns.policy_for(ctx.session, order.market)
             items = ", ".join(f"{it.order_line.title}" + (f" ×{it.qty}" if it.qty > 1 else "") for it in rma.items)
             dispatcher.utter_message(text=t("return_created", rma=rma.rma_number, items=items, label=rma.label_url))
-            carrier = order.shipments[-1].last_mile_carrier if order.shipments else None
-            dispatcher.utter_message(text=t("return_instructions", carrier=carrier or t("return_any_carrier"),
-                                            address=policy.return_address))
-            method = (policy.refund_methods or ["original_payment"])[0]
-            estimate = t("return_refund_estimate", amount=t.money(rma.refund_amount, rma.refund_currency),
-                         method=refund_method(t, method), days=returns.REFUND_SETTLEMENT_DAYS.get(method, 7))
-            if policy.return_shipping_paid_by == "customer" and policy.return_shipping_fee:
-                estimate += " " + t("return_shipping_fee", fee=t.money(policy.return_shipping_fee, order.currency))
+            carrier = quote.return_carrier or t("return_any_carrier")
+            dispatcher.utter_message(text=t("return_instructions", carrier=carrier, address=quote.return_address))
+            estimate = t("return_refund_estimate", amount=t.money(quote.amount, quote.currency),
+                         method=refund_method(t, quote.method), days=quote.settlement_days)
+            if quote.shipping_fee is not None:
+                estimate += " " + t("return_shipping_fee", fee=t.money(quote.shipping_fee, quote.currency))
             dispatcher.utter_message(text=estimate)
         return [SlotSet("return_items", None), SlotSet("return_reason", None), SlotSet("flow", None),
                 SlotSet("next_step", None)]

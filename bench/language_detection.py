@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from crm.language import SUPPORTED, LanguageMemory, detect_language
+from crm.i18n.language import SUPPORTED, LanguageMemory, detect_language
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def load_messages() -> list[dict]:
 def carries_language(text: str) -> bool:
     """Scored messages: anything but pure data and universal chat tokens ("CD-104233", "ok", "👍", emails).
     Decided independently of the detector, so a detector answering "no signal" cannot dodge the score."""
-    from crm.language.service import _script_counts, _signal_words, _strip_noise
+    from crm.i18n.language import _script_counts, _signal_words, _strip_noise
 
     cleaned = _strip_noise(text)
     counts = _script_counts(cleaned)

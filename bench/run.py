@@ -26,7 +26,7 @@ def seed(url: str) -> list[dict]:
 
     from crm.db import make_engine
     from crm.migrate import upgrade
-    from crm.seed import demo_orders_for_readme, live_anchor, seed_demo_shop
+    from crm.demo import demo_orders_for_readme, live_anchor, seed_demo_shop
 
     upgrade(url)
     engine = make_engine(url)

@@ -10,18 +10,20 @@ from __future__ import annotations
 import argparse
 import hmac
 import logging
-import os
 from functools import partial
 
 from sanic import Sanic, response
 from sanic.worker.loader import AppLoader
+
+from crm.config import get_settings
 
 SECRET_HEADER = "X-Crossdesk-Action-Secret"
 log = logging.getLogger("crossdesk.actions")
 
 
 def _secret() -> str:
-    secret = os.environ.get("CROSSDESK_ACTION_SECRET", "")
+    value = get_settings().action_secret
+    secret = value.get_secret_value() if value is not None else ""
     if len(secret) < 16:
         raise SystemExit("CROSSDESK_ACTION_SECRET must be set (16+ characters): the action server answers only "
                          "callers that know it (Rasa, through action_endpoint.headers in endpoints.yml)")
@@ -57,7 +59,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     loader = AppLoader(factory=partial(create_app, args.actions))
     app = loader.load()
-    app.prepare(host=os.environ.get("SANIC_HOST", "127.0.0.1"), port=args.port, single_process=True,
+    app.prepare(host=get_settings().actions_host, port=args.port, single_process=True,
                 access_log=False, motd=False)
     Sanic.serve_single(primary=app)
 

@@ -25,7 +25,7 @@ def _seed_if_empty(reset: bool = False) -> None:
     from crm.db import unit_of_work
     from crm.migrate import upgrade
     from crm.orders.models import Order
-    from crm.seed import live_anchor, seed_demo_shop
+    from crm.demo import live_anchor, seed_demo_shop
 
     url = get_settings().database_url
     if reset:
@@ -46,29 +46,19 @@ def _seed_if_empty(reset: bool = False) -> None:
     _demo_staff()
 
 
-DEMO_STAFF = (("admin@demo.crossdesk.test", "Demo Admin", "admin", ["en", "de"]),
-              ("agent1@demo.crossdesk.test", "Ana Agent", "agent", ["en", "es", "pt"]),
-              ("agent2@demo.crossdesk.test", "Kenji Agent", "agent", ["en", "ja", "zh"]))
-
-
 def _demo_staff() -> None:
-    """The demo database's staff: one admin, two agents, with random passwords printed once and kept in
-    $CROSSDESK_HOME/demo-logins.txt (0600). Nothing like this exists outside the demo seed."""
+    """The demo database's staff (crm.demo.staff: one admin, two agents), with random passwords printed once
+    and kept in $CROSSDESK_HOME/demo-logins.txt (0600). Nothing like this exists outside the demo seed."""
     import os
-    import secrets
 
-    from crm.audit.service import Actor
     from crm.db import unit_of_work
-    from crm.staff import service as staff
+    from crm.demo import seed_demo_staff
 
-    lines = []
     with unit_of_work() as session:
-        if staff.has_users(session):
-            return
-        for email, name, role, languages in DEMO_STAFF:
-            password = secrets.token_urlsafe(12)
-            staff.add_user(session, Actor.cli(), email, name, role, password, languages)
-            lines.append(f"{role:<6} {email:<28} {password}")
+        logins = seed_demo_staff(session)
+    if not logins:
+        return
+    lines = [f"{role:<6} {email:<28} {password}" for role, email, password in logins]
     path = state_dir() / "demo-logins.txt"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
@@ -95,7 +85,7 @@ def seed(reset: bool = typer.Option(False, help="Drop all crossdesk tables first
 def demo_orders(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
     """The hand-made demo orders with the email/phone that owns them."""
     from crm.db import unit_of_work
-    from crm.seed import demo_orders_for_readme
+    from crm.demo import demo_orders_for_readme
 
     with unit_of_work() as session:
         rows = demo_orders_for_readme(session)
@@ -257,7 +247,7 @@ app.add_typer(translate, name="translate")
 @translate.command("install")
 def translate_install(files: list[Path] = typer.Argument(..., help=".argosmodel package files")) -> None:
     """Install translation packages (offline) and print the language pairs now available."""
-    from crm.translation import PackageError, install, installed_pairs
+    from crm.i18n.translation import PackageError, install, installed_pairs
 
     try:
         for pair in install(files):
@@ -271,7 +261,7 @@ def translate_install(files: list[Path] = typer.Argument(..., help=".argosmodel 
 @translate.command("list")
 def translate_list() -> None:
     """Installed translation pairs."""
-    from crm.translation import installed_pairs
+    from crm.i18n.translation import installed_pairs
 
     pairs = sorted(installed_pairs())
     if not pairs:
@@ -284,7 +274,7 @@ def translate_list() -> None:
 def translate_text(text: str, source: str = typer.Option(..., "--source", "-s"),
                    target: str = typer.Option(..., "--target", "-t")) -> None:
     """Translate TEXT; exits 1 (printing the original and the reason) if it cannot."""
-    from crm.translation import translate as run
+    from crm.i18n.translation import translate as run
 
     result = run(text, source, target)
     typer.echo(result.text)

@@ -20,6 +20,8 @@ import httpx
 import yaml
 from sqlalchemy.engine import make_url
 
+from crm.config import get_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("CROSSDESK_CACHE", Path.home() / ".cache" / "crossdesk"))
 # Everything that changes what `rasa train` produces.
@@ -112,7 +114,7 @@ def endpoints_config(action_url: str, database_url: str | None, redis_url: str |
     CROSSDESK_RASA_TRACKER_CACHE=0, e.g. for several Rasa replicas sharing one store.
     """
     if tracker_cache is None:
-        tracker_cache = os.environ.get("CROSSDESK_RASA_TRACKER_CACHE", "1") != "0"
+        tracker_cache = get_settings().rasa_tracker_cache
     config: dict = {"action_endpoint": {"url": action_url}}
     if action_secret:  # the action server answers only callers that send it (bot/action_server.py)
         config["action_endpoint"]["headers"] = {ACTION_SECRET_HEADER: action_secret}

@@ -13,11 +13,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from channels.core.inbox import make_inbox, supervise
-from channels.core.outbound import ChannelAdapter, DeliveryReports, Outbound
+from channels.core.outbound import ChannelAdapter, DeliveryReports, Outbound, RetryPolicy
 from channels.email import api as email_api
 from channels.email.smtp import EmailSendContext
 from channels.whatsapp import api as whatsapp
-from channels.whatsapp.graph import Pacer, SendContext
+from channels.whatsapp.graph import SendContext
 from channels.core.pipeline import Pipeline
 from channels.core.rasa_client import RasaClient
 from channels.core.ratelimit import make_rate_limiter
@@ -30,7 +30,7 @@ from crm.conversations.views import router as conversations_router
 from crm.db import get_engine, import_all_models
 from crm.handoff.views import router as handoff_router
 from crm.staff.views import router as staff_router
-from crm.language.conversation import MachineTranslation
+from crm.i18n.conversation_language import MachineTranslation
 
 log = logging.getLogger("crossdesk.app")
 import_all_models()  # every mapper configured before the first query, whichever feature runs first
@@ -49,7 +49,9 @@ async def lifespan(app: FastAPI):
     require_secrets(settings)  # no secret key or Rasa token: stop here, saying which variable to set
     rasa = RasaClient(settings.rasa_url, token=settings.secret("rasa_token"))
     app.state.rasa = rasa
-    app.state.outbound = Outbound()
+    app.state.outbound = Outbound(RetryPolicy(max_attempts=settings.outbound_max_attempts,
+                                              base_s=settings.outbound_retry_base_s,
+                                              cap_s=settings.outbound_retry_cap_s))
     app.state.web_hub = WebHub(settings.redis_url)
     await app.state.web_hub.start()
     app.state.outbound.register("web", ChannelAdapter(app.state.web_hub, in_process=True))
@@ -69,7 +71,11 @@ async def lifespan(app: FastAPI):
     worker = asyncio.create_task(supervise(app.state.inbox.run, app.state.inbox), name="inbox") \
         if settings.inbox_worker else None
     app.state.inbox_worker = worker
+    retries = asyncio.create_task(supervise(lambda: app.state.outbound.run_retries(settings.outbound_sweep_interval_s),
+                                            app.state.outbound, name="outbound retries"), name="outbound-retries")
+    app.state.outbound_retries = retries
     yield
+    retries.cancel()
     if worker is not None:
         worker.cancel()
     if whatsapp_http is not None:
@@ -86,21 +92,19 @@ async def lifespan(app: FastAPI):
 
 def _register_whatsapp(app: FastAPI) -> httpx.AsyncClient | None:
     """Send WhatsApp replies through the Graph API when the channel is configured (WHATSAPP_* variables)."""
-    settings = whatsapp.settings_from_env()
+    settings = get_settings().whatsapp
     app.state.whatsapp_settings = settings
     if not settings.configured:
         return None
     http = httpx.AsyncClient(timeout=30)
-    pacer = Pacer(recipient_interval=get_settings().whatsapp_recipient_interval_s,
-                  burst=get_settings().whatsapp_recipient_burst)
-    app.state.outbound.register("whatsapp", ChannelAdapter(whatsapp.make_sender(settings, http, pacer=pacer),
+    app.state.outbound.register("whatsapp", ChannelAdapter(whatsapp.make_sender(settings, http),
                                                            make_context=SendContext.from_delivery))
     return http
 
 
 def _start_email(app: FastAPI) -> asyncio.Task | None:
     """Reply by SMTP when configured; poll the IMAP mailbox when configured (SMTP_* / IMAP_* variables)."""
-    settings = email_api.settings_from_env()
+    settings = get_settings().email
     app.state.email_settings = settings
     if settings.smtp_enabled:
         app.state.outbound.register("email", ChannelAdapter(settings.make_sender(), make_context=lambda ctx: (

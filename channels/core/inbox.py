@@ -19,18 +19,24 @@ import asyncio
 import json
 import logging
 import os
+import random
 import socket
+import time
+import uuid
+import zlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import redis.asyncio as aioredis
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from starlette.concurrency import run_in_threadpool
 
 from channels.core.messages import InboundMessage
 from channels.core.rasa_client import BotUnavailable
-from crm.conversations.models import DONE, FAILED, PENDING, PROCESSING, InboundQueueItem
+from crm.conversations.models import DONE, FAILED, PENDING, PROCESSING, InboundQueueItem, InboxConsumer
 from crm.db import dialect_insert, unit_of_work
 
 log = logging.getLogger("crossdesk.inbox")
@@ -40,13 +46,73 @@ LEASE_S = 60.0  # a claim not renewed for this long belongs to a dead process
 STUCK_AFTER_S = 60.0  # a worker loop that has not come round for this long is reported stuck
 
 
-def consumer_name() -> str:
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """This process, as a consumer-name registration records it."""
+
+    instance: str
+    host: str
+    pid_namespace: str
+    pid: int
+
+    @classmethod
+    def current(cls) -> "ProcessIdentity":
+        try:
+            namespace = os.readlink("/proc/self/ns/pid")
+        except OSError:
+            namespace = ""
+        return cls(uuid.uuid4().hex, socket.gethostname(), namespace, os.getpid())
+
+    def supersedes(self, held: dict) -> bool:
+        """True when the process that registered `held` cannot be alive: it is this very instance, or it ran in
+        this host's pid namespace with a pid that is now ours or gone. Containers share hostnames (host network)
+        and pid 1, hence the namespace: without it nothing but the lease tells a crashed twin from a live one."""
+        if held.get("instance") == self.instance:
+            return True
+        if not self.pid_namespace or held.get("host") != self.host or held.get("pid_namespace") != self.pid_namespace:
+            return False
+        pid = int(held.get("pid") or 0)
+        if pid == self.pid:
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # it exists but is not ours to signal
+            return False
+        return False
+
+    def as_dict(self) -> dict:
+        return {"instance": self.instance, "host": self.host, "pid_namespace": self.pid_namespace, "pid": self.pid}
+
+
+def consumer_name(identity: ProcessIdentity | None = None) -> str:
     """CROSSDESK_INBOX_CONSUMER when set — stable across restarts of one replica, so a restarted process takes
-    its own unfinished claims back at once — else host and process id (unique, never shared by two live
-    processes; a restart then waits for its old leases to expire)."""
+    its own unfinished claims back at once (registration keeps a live twin from using it too) — else host, pid
+    and a random part: never shared, even by containers with one hostname and pid 1 each."""
     from crm.config import get_settings
 
-    return get_settings().inbox_consumer or f"{socket.gethostname()}:{os.getpid()}"
+    identity = identity or ProcessIdentity.current()
+    return get_settings().inbox_consumer or f"{identity.host}:{identity.pid}:{identity.instance[:6]}"
+
+
+async def register_name(try_register: Callable[[str], Awaitable[bool]], preferred: str, identity: ProcessIdentity,
+                        wait_s: float) -> str:
+    """Take `preferred` if no live process holds it — waiting up to `wait_s` for a crashed holder's registration
+    to lapse — else fall back to a name of our own: processing goes on, without the fast restart."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        if await try_register(preferred):
+            return preferred
+        if loop.time() >= deadline:
+            break
+        await asyncio.sleep(min(1.0, max(0.05, wait_s / 10)))
+    fallback = f"{preferred}~{identity.instance[:8]}"
+    log.error("inbox consumer name %r is held by another live process; using %r instead — give every replica "
+              "its own CROSSDESK_INBOX_CONSUMER", preferred, fallback)
+    await try_register(fallback)
+    return fallback
 
 
 async def supervise(make_run: Callable[[], Awaitable[None]], worker: object, name: str = "inbox") -> None:
@@ -77,7 +143,8 @@ class DbInbox:
         self.process = process
         self.concurrency = concurrency
         self.poll_s = poll_s
-        self.consumer = consumer or consumer_name()
+        self.identity = ProcessIdentity.current()
+        self.consumer = consumer or consumer_name(self.identity)
         self.lease_s = lease_s
         self.heartbeat: float | None = None  # loop time of the last round (health)
         self.restarts = 0
@@ -158,6 +225,35 @@ class DbInbox:
             result = session.execute(update(InboundQueueItem).where(InboundQueueItem.status == PROCESSING, expired)
                                      .values(status=PENDING, claimed_by=None, lease_until=None))
             return result.rowcount or 0
+
+    def _register(self, name: str) -> bool:
+        """Hold `name` unless a live process does (its registration is fresh and might be alive)."""
+        now = datetime.now(timezone.utc)
+        try:
+            with unit_of_work() as session:
+                row = session.get(InboxConsumer, name, with_for_update=True)
+                if row is None:
+                    session.add(InboxConsumer(name=name, seen_at=now, **self.identity.as_dict()))
+                    return True
+                held = {"instance": row.instance, "host": row.host, "pid_namespace": row.pid_namespace,
+                        "pid": row.pid}
+                if row.seen_at >= now - timedelta(seconds=self.lease_s) and not self.identity.supersedes(held):
+                    return False
+                for field, value in self.identity.as_dict().items():
+                    setattr(row, field, value)
+                row.seen_at = now
+                return True
+        except IntegrityError:  # another process registered it at the same moment
+            return False
+
+    def _touch(self) -> None:
+        """Show our name is in use; forget registrations nobody has shown for a week."""
+        now = datetime.now(timezone.utc)
+        with unit_of_work() as session:
+            session.execute(update(InboxConsumer).where(InboxConsumer.name == self.consumer,
+                                                        InboxConsumer.instance == self.identity.instance)
+                            .values(seen_at=now))
+            session.execute(delete(InboxConsumer).where(InboxConsumer.seen_at < now - timedelta(days=7)))
 
     def _renew(self, item_id: int) -> None:
         until = datetime.now(timezone.utc) + timedelta(seconds=self.lease_s)
@@ -262,13 +358,16 @@ class DbInbox:
                 log.warning("could not renew the lease of inbound %s", item_id, exc_info=True)
 
     async def run(self) -> None:
+        self.consumer = await register_name(lambda name: run_in_threadpool(self._register, name), self.consumer,
+                                            self.identity, wait_s=self.lease_s + 1)
         await run_in_threadpool(self._recover, True)
         loop = asyncio.get_running_loop()
         last_sweep = loop.time()
         while True:
             self.heartbeat = loop.time()
-            if loop.time() - last_sweep > self.lease_s / 2:  # take back what dead processes had claimed
+            if loop.time() - last_sweep > self.lease_s / 3:  # take back what dead processes had claimed
                 last_sweep = loop.time()
+                await run_in_threadpool(self._touch)
                 if await run_in_threadpool(self._recover, False):
                     log.warning("took back inbound messages of a process whose lease expired")
             self._wake.clear()
@@ -286,31 +385,38 @@ class DbInbox:
 
 
 class RedisInbox:
-    """Redis Streams: XADD on accept, a consumer group reads, XACK after processing; unacknowledged
-    entries (a crash) are read again on start. De-duplication by SET NX on the provider message id."""
+    """Redis Streams, partitioned: a conversation always lands on the same of PARTITIONS streams, and each
+    partition is read by exactly one live consumer at a time (an owner lease in Redis, renewed while alive) —
+    so a conversation's messages are processed in order even with several app processes. Live consumers share
+    the partitions evenly; a stopped consumer's partitions (its lease runs out) pass to the others with their
+    unacknowledged entries (XAUTOCLAIM), and done entries are trimmed. De-duplication by SET NX on the
+    provider message id, in the same script as the XADD."""
 
-    STREAM = "crossdesk:inbox"
+    PREFIX = "crossdesk:inbox"
     GROUP = "crossdesk-app"
+    PARTITIONS = 16  # fixed: changing it would move conversations between partitions
+    LEASE_MS = 30_000  # an owner (or consumer name) not renewed for this long belongs to a stopped process
     SEEN_TTL_S = 7 * 24 * 3600
 
-    CLAIM_IDLE_MS = 60_000  # an entry nobody touched for this long belongs to a consumer that stopped
-    MAINTAIN_S = 10.0
-
     def __init__(self, url: str, process: Process, concurrency: int = 8, consumer: str | None = None,
-                 claim_idle_ms: int | None = None, maintain_s: float | None = None):
+                 lease_ms: int | None = None, maintain_s: float | None = None, partitions: int | None = None):
         self.redis = aioredis.from_url(url)
         self._accept_script = self.redis.register_script(self.ACCEPT_SCRIPT)
+        self._hold_script = self.redis.register_script(self.HOLD_SCRIPT)
+        self._release_script = self.redis.register_script(self.RELEASE_SCRIPT)
         self.process = process
         self.concurrency = concurrency
-        # Stable across restarts when CROSSDESK_INBOX_CONSUMER is set: a restarted app re-reads its own
-        # unacknowledged entries at once; anything else a stopped consumer left is claimed after CLAIM_IDLE_MS.
-        self.consumer = consumer or consumer_name()
-        self.claim_idle_ms = claim_idle_ms or self.CLAIM_IDLE_MS
-        self.maintain_s = maintain_s or self.MAINTAIN_S
+        self.identity = ProcessIdentity.current()
+        self.consumer = consumer or consumer_name(self.identity)
+        self.lease_ms = lease_ms or self.LEASE_MS
+        self.maintain_s = maintain_s or self.lease_ms / 1000 / 6
+        self.partitions = partitions or self.PARTITIONS
+        self.owned: set[int] = set()
         self._queues: dict[tuple[str, str], asyncio.Queue] = {}
         self._workers: dict[tuple[str, str], asyncio.Task] = {}
         self._slots = asyncio.Semaphore(concurrency)
-        self._inflight: set[bytes] = set()  # read by us, not yet acknowledged
+        self._inflight: dict[tuple[int, bytes], None] = {}  # (partition, entry id) read by us, not acknowledged
+        self._to_release: set[int] = set()
         self.heartbeat: float | None = None
         self.restarts = 0
 
@@ -320,38 +426,146 @@ class RedisInbox:
     redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
     return 1
     """
+    # Take a lease that is free or already ours (and renew it); 0 if somebody else holds it.
+    HOLD_SCRIPT = """
+    local held = redis.call('GET', KEYS[1])
+    if held and held ~= ARGV[1] then return 0 end
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return 1
+    """
+    RELEASE_SCRIPT = """
+    if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+    return 0
+    """
+
+    def stream(self, partition: int) -> str:
+        return f"{self.PREFIX}:{partition}"
+
+    def partition_of(self, channel: str, sender_id: str) -> int:
+        return zlib.crc32(f"{channel}\0{sender_id}".encode()) % self.partitions
+
+    def _owner_key(self, partition: int) -> str:
+        return f"{self.PREFIX}:owner:{partition}"
 
     async def accept(self, msg: InboundMessage) -> bool:
         seen_key = f"crossdesk:seen:{msg.channel}:{msg.external_id}" if msg.external_id else ""
         payload = json.dumps({"channel": msg.channel, "sender_id": msg.sender_id, "text": msg.text,
                               "metadata": msg.metadata, "external_id": msg.external_id,
                               "received_at": msg.received_at.isoformat()})
-        return bool(await self._accept_script(keys=[self.STREAM, seen_key], args=[payload, self.SEEN_TTL_S]))
+        stream = self.stream(self.partition_of(msg.channel, msg.sender_id))
+        return bool(await self._accept_script(keys=[stream, seen_key], args=[payload, self.SEEN_TTL_S]))
 
-    async def _ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.STREAM, self.GROUP, id="0", mkstream=True)
-        except aioredis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    async def _ensure_groups(self) -> None:
+        for partition in range(self.partitions):
+            try:
+                await self.redis.xgroup_create(self.stream(partition), self.GROUP, id="0", mkstream=True)
+            except aioredis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
 
-    def _dispatch(self, entry_id: bytes, fields: dict) -> None:
-        if entry_id in self._inflight:
+    # -- consumer name -------------------------------------------------------------------------------------
+    async def _register(self, name: str) -> bool:
+        key = f"{self.PREFIX}:consumer:{name}"
+        mine = json.dumps(self.identity.as_dict())
+        if await self.redis.set(key, mine, nx=True, px=self.lease_ms):
+            return True
+        raw = await self.redis.get(key)
+        held = json.loads(raw) if raw else {}
+        if raw is None or self.identity.supersedes(held):
+            await self.redis.set(key, mine, px=self.lease_ms)
+            return True
+        return False
+
+    async def _touch_name(self) -> None:
+        key = f"{self.PREFIX}:consumer:{self.consumer}"
+        await self._hold_script(keys=[key], args=[json.dumps(self.identity.as_dict()), self.lease_ms])
+        now_ms = int(time.time() * 1000)
+        live = f"{self.PREFIX}:consumers"
+        await self.redis.zadd(live, {self.consumer: now_ms})
+        await self.redis.zremrangebyscore(live, "-inf", now_ms - self.lease_ms)
+
+    # -- partitions ----------------------------------------------------------------------------------------
+    def _busy(self, partition: int) -> bool:
+        return any(p == partition for p, _ in self._inflight)
+
+    async def maintain(self) -> None:
+        """Renew our name and partitions; give up partitions beyond our fair share (once idle); take free ones
+        up to it, with whatever their previous owner left unacknowledged; trim done entries."""
+        await self._touch_name()
+        for partition in sorted(self.owned):
+            if not await self._hold_script(keys=[self._owner_key(partition)], args=[self.consumer, self.lease_ms]):
+                log.warning("lost inbox partition %d (our lease ran out)", partition)
+                self.owned.discard(partition)
+        live = max(1, await self.redis.zcard(f"{self.PREFIX}:consumers"))
+        share = -(-self.partitions // live)
+        surplus = len(self.owned) - share
+        self._to_release = set(sorted(self.owned, reverse=True)[:surplus]) if surplus > 0 else set()
+        candidates = [p for p in range(self.partitions) if p not in self.owned]
+        random.shuffle(candidates)  # several consumers starting at once do not all race for the same ones
+        for partition in candidates:
+            if len(self.owned) >= share:
+                break
+            if await self._hold_script(keys=[self._owner_key(partition)], args=[self.consumer, self.lease_ms]):
+                await self._take_over(partition)
+                self.owned.add(partition)
+        for partition in sorted(self.owned):
+            await self._take_over(partition, min_idle_ms=self.lease_ms)  # orphans of an owner that stalled
+            await self._trim(partition)
+
+    async def _release_surplus(self) -> None:
+        """Give up partitions beyond our share once idle — here, between two reads, never while a read that
+        includes them is outstanding (what it returned after the release would be ours and the next owner's)."""
+        for partition in sorted(self._to_release):
+            if partition in self.owned and not self._busy(partition):
+                self.owned.discard(partition)
+                self._to_release.discard(partition)
+                await self._release_script(keys=[self._owner_key(partition)], args=[self.consumer])
+
+    async def _take_over(self, partition: int, min_idle_ms: int = 0) -> None:
+        """Everything unacknowledged in a partition we now own is ours — its owner stopped (or it was us, before
+        a restart) — and comes before anything new, in stream order."""
+        start = "0-0"
+        for _ in range(1000):
+            next_start, claimed = (await self.redis.xautoclaim(self.stream(partition), self.GROUP, self.consumer,
+                                                               min_idle_ms, start_id=start, count=100))[:2]
+            for entry_id, fields in claimed:
+                if fields:
+                    self._dispatch(partition, entry_id, fields)
+            if next_start in (b"0-0", "0-0"):
+                return
+            start = next_start
+
+    async def _trim(self, partition: int) -> None:
+        """Entries older than the oldest unacknowledged one (or, with none, the last delivered) are done."""
+        stream = self.stream(partition)
+        pending = await self.redis.xpending(stream, self.GROUP)
+        if pending.get("pending"):
+            floor = pending["min"]
+        else:
+            groups = [g for g in await self.redis.xinfo_groups(stream) if g["name"] in (self.GROUP.encode(),
+                                                                                      self.GROUP)]
+            floor = groups[0]["last-delivered-id"] if groups else None
+        if floor and floor not in (b"0-0", "0-0"):
+            await self.redis.xtrim(stream, minid=floor, approximate=False)
+
+    # -- processing ----------------------------------------------------------------------------------------
+    def _dispatch(self, partition: int, entry_id: bytes, fields: dict) -> None:
+        if (partition, entry_id) in self._inflight:
             return
-        self._inflight.add(entry_id)
+        self._inflight[(partition, entry_id)] = None
         data = json.loads(fields[b"m"])
         msg = InboundMessage(channel=data["channel"], sender_id=data["sender_id"], text=data["text"],
                              received_at=datetime.fromisoformat(data["received_at"]),
                              metadata=data.get("metadata") or {}, external_id=data.get("external_id"))
         key = (msg.channel, msg.sender_id)
         queue = self._queues.setdefault(key, asyncio.Queue())
-        queue.put_nowait((entry_id, msg))
+        queue.put_nowait((partition, entry_id, msg))
         if key not in self._workers or self._workers[key].done():
             self._workers[key] = asyncio.create_task(self._work(key, queue))
 
     async def _work(self, key, queue: asyncio.Queue) -> None:
         while not queue.empty():
-            entry_id, msg = queue.get_nowait()
+            partition, entry_id, msg = queue.get_nowait()
             attempts = 0
             while True:
                 async with self._slots:
@@ -364,83 +578,76 @@ class RedisInbox:
                         log.exception("processing inbound %s failed", entry_id)
                         attempts += 1
                         if attempts >= MAX_ATTEMPTS:
-                            await self.redis.xadd(f"{self.STREAM}:failed", {"id": entry_id, "m": json.dumps(
+                            await self.redis.xadd(f"{self.PREFIX}:failed", {"id": entry_id, "m": json.dumps(
                                 {"channel": msg.channel, "sender_id": msg.sender_id, "text": msg.text})})
                             break
                 await asyncio.sleep(_backoff(attempts))  # in order: this conversation waits
-            await self.redis.xack(self.STREAM, self.GROUP, entry_id)
-            self._inflight.discard(entry_id)
-
-    async def maintain(self) -> None:
-        """Keep our in-flight entries ours, take over what stopped consumers left, trim what all have done."""
-        if self._inflight:  # XCLAIM to ourselves resets their idle time: nobody takes a live consumer's work
-            await self.redis.xclaim(self.STREAM, self.GROUP, self.consumer, 0, list(self._inflight), justid=True)
-        start = "0-0"
-        for _ in range(100):
-            reply = await self.redis.xautoclaim(self.STREAM, self.GROUP, self.consumer, self.claim_idle_ms,
-                                                start_id=start, count=100)
-            next_start, claimed = reply[0], reply[1]
-            for entry_id, fields in claimed:
-                if fields:
-                    log.warning("took over inbound %s from a consumer that stopped", entry_id)
-                    self._dispatch(entry_id, fields)
-            if next_start in (b"0-0", "0-0"):
-                break
-            start = next_start
-        await self._trim()
-
-    async def _trim(self) -> None:
-        """Entries older than the oldest unacknowledged one (or, with none, the last delivered) are done."""
-        pending = await self.redis.xpending(self.STREAM, self.GROUP)
-        if pending.get("pending"):
-            floor = pending["min"]
-        else:
-            groups = [g for g in await self.redis.xinfo_groups(self.STREAM) if g["name"] in (self.GROUP.encode(),
-                                                                                           self.GROUP)]
-            floor = groups[0]["last-delivered-id"] if groups else None
-        if floor and floor not in (b"0-0", "0-0"):
-            await self.redis.xtrim(self.STREAM, minid=floor, approximate=False)
+            await self.redis.xack(self.stream(partition), self.GROUP, entry_id)
+            self._inflight.pop((partition, entry_id), None)
+        if self._workers.get(key) is asyncio.current_task():
+            self._queues.pop(key, None)
+            self._workers.pop(key, None)
 
     def health(self) -> dict:
         age = None if self.heartbeat is None else asyncio.get_running_loop().time() - self.heartbeat
         return {"alive": age is not None and age < STUCK_AFTER_S, "seconds_since_round": age,
-                "restarts": self.restarts, "in_flight": len(self._inflight)}
+                "restarts": self.restarts, "in_flight": len(self._inflight), "consumer": self.consumer,
+                "partitions": sorted(self.owned)}
 
     async def run(self) -> None:
-        await self._ensure_group()
-        # Our own unacknowledged entries first (a restart after a crash), then new ones.
-        start = "0"
+        await self._ensure_groups()
+        self.consumer = await register_name(self._register, self.consumer, self.identity,
+                                            wait_s=self.lease_ms / 1000 + 1)
+        await self.maintain()
         loop = asyncio.get_running_loop()
         maintenance = asyncio.create_task(self._maintain_forever(), name="inbox-maintenance")
         try:
-            await self._read_forever(start, loop)
+            await self._read_forever(loop)
         finally:
+            # Wait for it to end: a stopped consumer that still renewed its leases would hold its name and
+            # partitions for ever.
             maintenance.cancel()
+            await asyncio.gather(maintenance, return_exceptions=True)
 
     async def _maintain_forever(self) -> None:
-        while True:  # apart from the read loop: a blocking read must not delay keeping our entries ours
+        # Apart from the read loop: a blocking read must not delay renewing our leases. redis-py can swallow
+        # a cancellation that arrives mid-command (seen with redis 8.1): the task stays "cancelling" and is
+        # stopped here, never left renewing a stopped consumer's leases.
+        me = asyncio.current_task()
+        while not me.cancelling():
+            await asyncio.sleep(self.maintain_s)
             try:
                 await self.maintain()
             except aioredis.RedisError:
+                if me.cancelling():
+                    break
                 log.warning("inbox maintenance failed; retrying next round", exc_info=True)
-            await asyncio.sleep(self.maintain_s)
+        raise asyncio.CancelledError
 
-    async def _read_forever(self, start: str, loop) -> None:
-        while True:
+    async def _read_forever(self, loop) -> None:
+        me = asyncio.current_task()
+        while not me.cancelling():  # a cancellation redis-py swallowed mid-read still stops us (see above)
             self.heartbeat = loop.time()
+            await self._release_surplus()
+            owned = sorted(self.owned)
+            if not owned:  # every partition has a live owner; wait for a share
+                await asyncio.sleep(min(1.0, self.maintain_s))
+                continue
             try:
-                reply = await self.redis.xreadgroup(self.GROUP, self.consumer, {self.STREAM: start},
-                                                    count=100, block=1000)
+                reply = await self.redis.xreadgroup(self.GROUP, self.consumer,
+                                                    {self.stream(p): ">" for p in owned}, count=100, block=1000)
             except aioredis.ConnectionError:
                 log.warning("redis unreachable; retrying", exc_info=True)
                 await asyncio.sleep(1)
                 continue
-            entries = reply[0][1] if reply else []
-            for entry_id, fields in entries:
-                if fields:
-                    self._dispatch(entry_id, fields)
-            if start != ">":  # still replaying our own pending entries
-                start = entries[-1][0] if entries else ">"
+            if me.cancelling():  # read but not dispatched: stays pending, the next owner takes it over
+                break
+            for stream, entries in reply or []:
+                partition = int((stream.decode() if isinstance(stream, bytes) else stream).rsplit(":", 1)[1])
+                for entry_id, fields in entries:
+                    if fields:
+                        self._dispatch(partition, entry_id, fields)
+        raise asyncio.CancelledError
 
     async def aclose(self) -> None:
         for task in self._workers.values():

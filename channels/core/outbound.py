@@ -9,16 +9,25 @@ Two entry points: `deliver` answers a shopper's turn (the reply names the inboun
 answered in the same transaction), `send` reaches a conversation from outside any turn — an agent's reply,
 a survey, a campaign step — honouring the channel's rules for that `purpose` (e.g. WhatsApp's 24-hour
 window: outside it, the approved template for the purpose and language).
+
+At most once, never lost: a row is *claimed* (queued → sending, a conditional update) before its send, so
+two paths that find the same queued row (a retried turn, the retry sweep) cannot both send it. A
+temporary failure goes back to queued with a `retry_at` (doubling back-off, a maximum of attempts, then
+failed); `retry_due` — run periodically by `run_retries` — sends what is due, and also what was recorded
+but never attempted because the process stopped in between. A row found still `sending` long after its
+claim was interrupted mid-send: it becomes `unconfirmed` and is never sent again.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from itertools import groupby
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from starlette.concurrency import run_in_threadpool
 
 from channels.core.messages import OutboundMessage
@@ -33,6 +42,23 @@ QUEUED, SENDING, SENT, DELIVERED, READ, FAILED = "queued", "sending", "sent", "d
 UNCONFIRMED = "unconfirmed"
 _RANK = {QUEUED: 0, SENDING: 0, UNCONFIRMED: 0, SENT: 1, DELIVERED: 2, READ: 3}
 REPLY, AGENT, CSAT, CAMPAIGN = "reply", "agent", "csat", "campaign"  # why a message is sent (purpose)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a temporarily failed message is tried again: base × 2^(attempt-1), capped, up to max_attempts."""
+
+    max_attempts: int = 8
+    base_s: float = 30.0
+    cap_s: float = 3600.0
+    # A row recorded but not claimed for this long was left by a process that stopped before sending it.
+    orphan_after_s: float = 60.0
+    # A row still `sending` this long after its claim: the process died mid-send (longer than any in-line
+    # retry sequence or pacing wait).
+    stuck_after_s: float = 1800.0
+
+    def delay(self, attempts: int) -> timedelta:
+        return timedelta(seconds=min(self.cap_s, self.base_s * 2 ** max(0, attempts - 1)))
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,15 @@ class ChannelAdapter:
     in_process: bool = False
 
 
+def _status_after(result: Any) -> str:
+    """sent, unconfirmed (sent, answer lost), queued (temporary: retry) or failed."""
+    if getattr(result, "ok", True):
+        return SENT
+    if getattr(result, "unconfirmed", False):
+        return UNCONFIRMED
+    return QUEUED if getattr(result, "retryable", False) else FAILED
+
+
 def _result_fields(result: Any) -> tuple[bool, str | None, str | None]:
     ok = bool(getattr(result, "ok", True))
     provider_id = getattr(result, "provider_message_id", None) or getattr(result, "wamid", None) or \
@@ -72,8 +107,9 @@ def _result_fields(result: Any) -> tuple[bool, str | None, str | None]:
 
 
 class Outbound:
-    def __init__(self) -> None:
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
         self.adapters: dict[str, ChannelAdapter] = {}
+        self.retry = retry or RetryPolicy()
 
     def register(self, channel: str, adapter: ChannelAdapter) -> None:
         self.adapters[channel] = adapter
@@ -84,7 +120,7 @@ class Outbound:
         transaction), then send them on the conversation's channel; returns the message ids."""
         if not replies and reply_to is None:
             return []
-        ids, ctx = await run_in_threadpool(self._record, conversation_id, replies, reply_to)
+        ids, ctx = await run_in_threadpool(self._record, conversation_id, replies, reply_to, REPLY)
         await self._send(ids, replies, ctx)
         return ids
 
@@ -92,8 +128,8 @@ class Outbound:
         """Reach a conversation outside the shopper's own turn; returns the recorded message ids."""
         if not messages:
             return []
-        ids, ctx = await run_in_threadpool(self._record, conversation_id, messages, None)
-        await self._send(ids, messages, replace(ctx, purpose=purpose))
+        ids, ctx = await run_in_threadpool(self._record, conversation_id, messages, None, purpose)
+        await self._send(ids, messages, ctx)
         return ids
 
     async def resume(self, inbound_id: int) -> list[OutboundMessage]:
@@ -117,13 +153,92 @@ class Outbound:
             if not all(getattr(r, "ok", True) for r in results or []):
                 await run_in_threadpool(self._record_results, ids, list(results))
             return
-        await run_in_threadpool(self._mark, ids, SENDING)
+        claimed = set(await run_in_threadpool(self._claim, ids))
+        if not claimed:
+            return
+        if len(claimed) < len(ids):  # another path (a retried turn, the sweep) has the others
+            ids, replies = zip(*[(i, m) for i, m in zip(ids, replies) if i in claimed])
+            ids, replies = list(ids), list(replies)
+        await self._attempt(adapter, ids, replies, ctx)
+
+    async def _attempt(self, adapter: ChannelAdapter, ids: list[int], replies: list[OutboundMessage],
+                       ctx: DeliveryContext) -> None:
+        """Send claimed rows and record what became of each."""
         try:
             results = await adapter.sender.send(ctx.recipient_id, replies, adapter.make_context(ctx))
         except Exception as exc:  # a sender bug or an unreachable provider: recorded, never lost silently
             log.exception("delivery failed on %s for %s", ctx.channel, ctx.conversation_key)
             results = [type("Failure", (), {"ok": False, "error": str(exc)[:400]})()]
-        await run_in_threadpool(self._record_results, ids, list(results or []))
+        await run_in_threadpool(self._record_results, ids, list(results or []), self.retry)
+
+    async def retry_due(self, now: datetime | None = None, limit: int = 100) -> int:
+        """Send what is due: rows whose retry time has come and rows a stopped process recorded but never
+        tried; flag rows stuck in `sending` as unconfirmed. Returns how many messages were attempted."""
+        batches = await run_in_threadpool(self._claim_due, now or datetime.now(timezone.utc), limit)
+        for ids, replies, ctx in batches:
+            await self._attempt(self.adapters[ctx.channel], ids, replies, ctx)
+        return sum(len(ids) for ids, _, _ in batches)
+
+    async def run_retries(self, interval_s: float = 5.0) -> None:
+        """The periodic sweep (supervised by the app): never returns until cancelled."""
+        while True:
+            try:
+                await self.retry_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database is away for a moment: try again next round
+                log.exception("outbound retry sweep failed")
+            await asyncio.sleep(interval_s)
+
+    def _claim_due(self, now: datetime, limit: int) -> list[tuple[list[int], list[OutboundMessage], DeliveryContext]]:
+        policy = self.retry
+        # Only channels this process sends on (another process may have a channel configured that this lacks).
+        channels = [name for name, adapter in self.adapters.items() if not adapter.in_process]
+        if not channels:
+            return []
+        with unit_of_work() as session:
+            stuck = update(Message).where(
+                Message.direction == OUTBOUND, Message.delivery_status == SENDING,
+                Message.status_updated_at < now - timedelta(seconds=policy.stuck_after_s),
+            ).values(delivery_status=UNCONFIRMED, status_updated_at=now,
+                     delivery_error="the process stopped while sending; it may or may not have arrived")
+            if session.execute(stuck).rowcount:
+                log.warning("outbound messages stuck in sending marked unconfirmed")
+            due = or_(Message.retry_at <= now,
+                      and_(Message.retry_at.is_(None),
+                           Message.status_updated_at < now - timedelta(seconds=policy.orphan_after_s)))
+            candidates = session.scalars(
+                select(Message.id).join(Conversation).where(
+                    Message.direction == OUTBOUND, Message.delivery_status == QUEUED, due,
+                    Conversation.channel.in_(channels),
+                ).order_by(Message.id).limit(limit)).all()
+            claimed = self._claim_in(session, list(candidates), now)
+            rows = session.scalars(select(Message).where(Message.id.in_(claimed)).order_by(
+                Message.conversation_id, Message.id)).all() if claimed else []
+            batches = []
+            # One send per turn (an email carries a whole turn) and per purpose, in the order recorded.
+            for (conv_id, _, purpose), group in groupby(rows, key=lambda m: (m.conversation_id, m.reply_to_id,
+                                                                            m.purpose)):
+                group = list(group)
+                conv = session.get(Conversation, conv_id)
+                ctx = replace(self._context(session, conv, now), purpose=purpose or REPLY)
+                batches.append(([m.id for m in group],
+                                [OutboundMessage.from_record(m.text, m.payload or {}, m.author) for m in group], ctx))
+            return batches
+
+    @staticmethod
+    def _claim_in(session, ids: list[int], now: datetime) -> list[int]:
+        """queued → sending for those of `ids` still queued; concurrent claimers get disjoint sets."""
+        if not ids:
+            return []
+        claimed = session.execute(update(Message).where(Message.id.in_(ids), Message.delivery_status == QUEUED)
+                                  .values(delivery_status=SENDING, status_updated_at=now)
+                                  .returning(Message.id)).scalars().all()
+        return sorted(claimed)
+
+    def _claim(self, ids: list[int]) -> list[int]:
+        with unit_of_work() as session:
+            return self._claim_in(session, ids, datetime.now(timezone.utc))
 
     def _context(self, session, conv: Conversation, now: datetime) -> DeliveryContext:
         last_in = session.scalar(select(Message).where(Message.conversation_id == conv.id,
@@ -132,8 +247,8 @@ class Outbound:
         return DeliveryContext(conv.key, conv.channel, conv.external_id, conv.language, conv.last_inbound_at,
                                dict((last_in.payload or {}).get("metadata") or {}) if last_in else {}, now)
 
-    def _record(self, conversation_id: int, replies: list[OutboundMessage],
-                reply_to: int | None = None) -> tuple[list[int], DeliveryContext]:
+    def _record(self, conversation_id: int, replies: list[OutboundMessage], reply_to: int | None = None,
+                purpose: str = REPLY) -> tuple[list[int], DeliveryContext]:
         now = datetime.now(timezone.utc)
         with unit_of_work() as session:
             conv = session.get(Conversation, conversation_id)
@@ -145,13 +260,14 @@ class Outbound:
                 msg.delivery_status = SENT if synchronous else QUEUED
                 msg.status_updated_at = now
                 msg.reply_to_id = reply_to
+                msg.purpose = purpose
                 rows.append(msg)
             if reply_to is not None:
                 answered = session.get(Message, reply_to)
                 if answered is not None and answered.conversation_id == conv.id:
                     answered.answered_at = now
             session.flush()
-            return [m.id for m in rows], self._context(session, conv, now)
+            return [m.id for m in rows], replace(self._context(session, conv, now), purpose=purpose)
 
     def _recorded(self, inbound_id: int) -> tuple[list[tuple[int, OutboundMessage]], list[OutboundMessage],
                                                   DeliveryContext]:
@@ -164,7 +280,7 @@ class Outbound:
             for row in rows:
                 message = OutboundMessage.from_record(row.text, row.payload or {}, row.author)
                 replies.append(message)
-                if row.delivery_status == QUEUED:
+                if row.delivery_status == QUEUED and row.retry_at is None:  # waiting rows: the sweep's
                     pending.append((row.id, message))
                 elif row.delivery_status == SENDING:  # died mid-send: at most once, flagged for agents
                     row.delivery_status, row.status_updated_at = UNCONFIRMED, now
@@ -172,15 +288,10 @@ class Outbound:
             return pending, replies, self._context(session, inbound.conversation, now)
 
     @staticmethod
-    def _mark(ids: list[int], status: str) -> None:
-        now = datetime.now(timezone.utc)
-        with unit_of_work() as session:
-            session.execute(update(Message).where(Message.id.in_(ids)).values(delivery_status=status,
-                                                                             status_updated_at=now))
-
-    @staticmethod
-    def _record_results(ids: list[int], results: list[Any]) -> None:
-        """One result per message, or (split / merged sends) the last result stands for all of them."""
+    def _record_results(ids: list[int], results: list[Any], policy: RetryPolicy | None = None) -> None:
+        """One result per message, or (split / merged sends) the last result stands for all of them. A
+        temporary failure is queued again for later until the policy's attempts are used up."""
+        policy = policy or RetryPolicy()
         now = datetime.now(timezone.utc)
         with unit_of_work() as session:
             for index, message_id in enumerate(ids):
@@ -189,7 +300,12 @@ class Outbound:
                 result = results[index] if len(results) == len(ids) else results[-1]
                 ok, provider_id, error = _result_fields(result)
                 msg = session.get(Message, message_id)
-                msg.delivery_status = SENT if ok else FAILED
+                msg.delivery_attempts = (msg.delivery_attempts or 0) + 1
+                status = _status_after(result)
+                if status == QUEUED and msg.delivery_attempts >= policy.max_attempts:
+                    status, error = FAILED, f"gave up after {msg.delivery_attempts} attempts: {error or 'failed'}"
+                msg.delivery_status = status
+                msg.retry_at = now + policy.delay(msg.delivery_attempts) if status == QUEUED else None
                 msg.provider_message_id = provider_id
                 msg.delivery_error = None if ok else (error or "failed")[:500]
                 msg.status_updated_at = now

@@ -17,8 +17,8 @@ from channels.core.outbound import Outbound
 from crm.conversations.models import HANDOFF, INBOUND, Conversation, Message
 from crm.db import unit_of_work
 from crm.handoff import service as handoff
-from crm.language import conversation as conversation_language
-from crm.language.conversation import MACHINE, LanguageTurn
+from crm.i18n import conversation_language
+from crm.i18n.conversation_language import MACHINE, LanguageTurn
 
 log = logging.getLogger("crossdesk.pipeline")
 
@@ -128,7 +128,7 @@ async def open_turn(msg: InboundMessage, translator=None) -> Turn:
 
 def _notice(conversation_id: int, key: str, **values) -> OutboundMessage:
     """A system message from the catalog in the conversation's language (not from the bot)."""
-    from actions.render import Texts
+    from crm.i18n.catalog import Texts
     from crm.conversations.models import Conversation
 
     with unit_of_work() as session:
@@ -146,7 +146,7 @@ class Pipeline:
     def __init__(self, rasa: RasaClient, outbound: Outbound, rate_limiter=None, notice_limiter=None,
                  translator=None):
         self.rasa = rasa
-        self.translator = translator  # crm.translation adapter: languages() and to_english(); None = native only
+        self.translator = translator  # crm.i18n.translation adapter: languages() and to_english(); None = native only
         self.outbound = outbound
         self.rate_limiter = rate_limiter
         self.notice_limiter = notice_limiter  # at most one "slow down" notice per window

@@ -1,5 +1,5 @@
-"""Email channel entry points for the app: the Postmark inbound webhook, the raw-mail acceptor for the IMAP
-poller, and configuration from the environment.
+"""Email channel entry points for the app: the Postmark inbound webhook and the raw-mail acceptor for the IMAP
+poller. Their configuration is ``crm.config.EmailSettings`` (``get_settings().email``: IMAP_*, SMTP_*, EMAIL_*).
 
 Both paths go through the same rules (channels.email.mime): parse → skip automated mail → InboundMessage →
 ``inbox.accept(inbound)``.
@@ -11,10 +11,9 @@ import base64
 import binascii
 import json
 import logging
-import os
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email import policy
@@ -27,11 +26,9 @@ from fastapi.responses import JSONResponse
 
 from channels.core.http import read_body
 from channels.core.messages import InboundMessage
-from channels.email.imap import ImapPoller
 from channels.email.mime import ParsedEmail, is_automated, parse_email, to_inbound
-from channels.email.smtp import SmtpSender
 from channels.email.threading import join_thread
-from crm.config import get_settings
+from crm.config import EmailSettings, get_settings
 from crm.contacts import normalize_email
 from crm.db import unit_of_work
 from starlette.concurrency import run_in_threadpool
@@ -39,105 +36,6 @@ from starlette.concurrency import run_in_threadpool
 log = logging.getLogger("crossdesk.email")
 router = APIRouter(tags=["channels"])
 MAX_BODY_BYTES = 50 * 1024 * 1024  # Postmark allows 35 MB messages; attachments arrive base64-encoded
-
-# --------------------------------------------------------------------------------------------------------------
-# Settings
-
-
-def _flag(value: str | None, default: bool) -> bool:
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-
-
-@dataclass(frozen=True)
-class EmailSettings:
-    imap_host: str | None = None
-    imap_port: int = 993
-    imap_user: str | None = None
-    imap_password: str | None = None
-    imap_mailbox: str = "INBOX"
-    imap_ssl: bool = True
-    imap_interval_s: float = 30.0
-    smtp_host: str | None = None
-    smtp_port: int = 587
-    smtp_from: str | None = None
-    smtp_user: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = True
-    smtp_ssl: bool = False
-    webhook_user: str | None = None
-    webhook_password: str | None = None
-
-    @property
-    def imap_enabled(self) -> bool:
-        return bool(self.imap_host and self.imap_user)
-
-    @property
-    def smtp_enabled(self) -> bool:
-        return bool(self.smtp_host and self.smtp_from)
-
-    @property
-    def own_addresses(self) -> tuple[str, ...]:
-        return tuple(a for a in (self.smtp_from, self.imap_user) if a and "@" in a)
-
-    def make_poller(self) -> ImapPoller:
-        if not self.imap_enabled:
-            raise ValueError("IMAP_HOST and IMAP_USER must be set to poll a mailbox")
-        return ImapPoller(self.imap_host, self.imap_port, self.imap_user, self.imap_password or "",
-                          mailbox=self.imap_mailbox, ssl=self.imap_ssl)
-
-    def make_sender(self) -> SmtpSender:
-        if not self.smtp_enabled:
-            raise ValueError("SMTP_HOST and SMTP_FROM must be set to send email")
-        return SmtpSender(self.smtp_host, self.smtp_port, self.smtp_from, username=self.smtp_user,
-                          password=self.smtp_password, starttls=self.smtp_starttls, use_ssl=self.smtp_ssl)
-
-
-def settings_from_env(env: Mapping[str, str] | None = None) -> EmailSettings:
-    """IMAP_HOST, IMAP_PORT (993 with IMAP_SSL, else 143), IMAP_USER, IMAP_PASSWORD, IMAP_MAILBOX (INBOX),
-    IMAP_SSL (true), IMAP_POLL_INTERVAL (30 s); SMTP_HOST, SMTP_PORT (587; 465 with SMTP_SSL), SMTP_FROM,
-    SMTP_USER, SMTP_PASSWORD, SMTP_STARTTLS (true unless SMTP_SSL), SMTP_SSL (false);
-    EMAIL_WEBHOOK_USER / EMAIL_WEBHOOK_PASSWORD (HTTP Basic auth for the Postmark webhook)."""
-    env = os.environ if env is None else env
-    imap_ssl = _flag(env.get("IMAP_SSL"), True)
-    smtp_ssl = _flag(env.get("SMTP_SSL"), False)
-    smtp_from = (env.get("SMTP_FROM") or "").strip() or None
-    if smtp_from and not normalize_email(smtp_from):
-        raise ValueError(f"SMTP_FROM is not a valid address: {smtp_from!r}")
-    try:
-        interval = float(env.get("IMAP_POLL_INTERVAL") or 30)
-    except ValueError:
-        raise ValueError(f"IMAP_POLL_INTERVAL must be a number of seconds, got {env.get('IMAP_POLL_INTERVAL')!r}") from None
-    return EmailSettings(
-        imap_host=(env.get("IMAP_HOST") or "").strip() or None,
-        imap_port=_int(env, "IMAP_PORT", 993 if imap_ssl else 143),
-        imap_user=env.get("IMAP_USER") or None,
-        imap_password=env.get("IMAP_PASSWORD") or None,
-        imap_mailbox=env.get("IMAP_MAILBOX") or "INBOX",
-        imap_ssl=imap_ssl,
-        imap_interval_s=interval,
-        smtp_host=(env.get("SMTP_HOST") or "").strip() or None,
-        smtp_port=_int(env, "SMTP_PORT", 465 if smtp_ssl else 587),
-        smtp_from=smtp_from,
-        smtp_user=env.get("SMTP_USER") or None,
-        smtp_password=env.get("SMTP_PASSWORD") or None,
-        smtp_starttls=_flag(env.get("SMTP_STARTTLS"), not smtp_ssl),
-        smtp_ssl=smtp_ssl,
-        webhook_user=env.get("EMAIL_WEBHOOK_USER") or None,
-        webhook_password=env.get("EMAIL_WEBHOOK_PASSWORD") or None,
-    )
-
 
 # --------------------------------------------------------------------------------------------------------------
 # Shared acceptance rules
@@ -156,7 +54,7 @@ def prepare(parsed: ParsedEmail, own_addresses: Iterable[str] = ()) -> Acceptanc
         return Acceptance(None, reason)
     if not parsed.from_addr:
         return Acceptance(None, "no valid sender address")
-    inbound = to_inbound(parsed, get_settings().email_authserv_id)
+    inbound = to_inbound(parsed, get_settings().email.authserv_id)
     if not inbound.text:
         return Acceptance(None, "empty message")
     return Acceptance(inbound)
@@ -296,13 +194,17 @@ def _join_thread(inbound: InboundMessage) -> InboundMessage:
         return join_thread(session, inbound)
 
 
+def _settings(request: Request) -> EmailSettings:
+    settings = getattr(request.app.state, "email_settings", None)
+    return settings if isinstance(settings, EmailSettings) else get_settings().email
+
+
 def _check_basic_auth(request: Request) -> bool:
     """Fails closed: while EMAIL_WEBHOOK_USER / EMAIL_WEBHOOK_PASSWORD are unset, every call is refused."""
-    settings = get_settings()
-    user = settings.email_webhook_user
-    password = settings.email_webhook_password.get_secret_value() if settings.email_webhook_password else None
-    if not user or not password:
+    credentials = _settings(request).webhook_credentials
+    if credentials is None:
         return False
+    user, password = credentials
     header = request.headers.get("authorization") or ""
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
@@ -311,8 +213,8 @@ def _check_basic_auth(request: Request) -> bool:
         given_user, _, given_password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return False
-    ok_user = secrets.compare_digest(given_user.encode(), (user or "").encode())
-    ok_password = secrets.compare_digest(given_password.encode(), (password or "").encode())
+    ok_user = secrets.compare_digest(given_user.encode(), user.encode())
+    ok_password = secrets.compare_digest(given_password.encode(), password.encode())
     return ok_user and ok_password
 
 
@@ -331,11 +233,7 @@ async def postmark_webhook(request: Request) -> Any:
         parsed = await asyncio.to_thread(parse_postmark, data)
     except PostmarkPayloadError as exc:
         return JSONResponse({"error": f"malformed Postmark inbound payload: {exc}"}, status_code=400)
-    try:
-        own = settings_from_env().own_addresses
-    except ValueError:  # misconfigured SMTP/IMAP settings must not break inbound mail
-        own = ()
-    result = prepare(parsed, own)
+    result = prepare(parsed, _settings(request).own_addresses)
     if result.inbound is None:
         log.info("ignored inbound email from Postmark: %s", result.ignored)
         return {"ignored": result.ignored}

@@ -582,7 +582,7 @@ def to_inbound(parsed: ParsedEmail, authserv_id: str | None = None) -> InboundMe
 
 def _chrome(language: str, key: str) -> str:
     """Email chrome (numbered-choice prompt, default subject) from the shopper's catalog."""
-    from actions.render import Texts
+    from crm.i18n.catalog import Texts
 
     return Texts(language)(f"email.{key}")
 

@@ -1,12 +1,21 @@
-"""Sending one reply email per bot turn over SMTP (stdlib smtplib, run in a worker thread)."""
+"""Sending one reply email per bot turn over SMTP (stdlib smtplib, run in a worker thread).
+
+Failures are told apart by how far the conversation with the server got: before the message content was
+sent, a connection failure or a 4xx is temporary (`retryable`: the outbound layer tries again later) and a
+5xx permanent; once the content went out, a connection that drops before the server's final answer leaves
+the email *unconfirmed* — the server may have queued it, so it is not sent again.
+"""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+import re
 import smtplib
 import socket
 import ssl
 from dataclasses import dataclass, field
+from email.generator import BytesGenerator
 from email.utils import parseaddr
 from typing import Any, Sequence
 
@@ -41,6 +50,25 @@ class EmailSendContext:
                    parent_message_id=meta.get("message_id"), references=refs, language=language)
 
 
+class _Unconfirmed(Exception):
+    """The message content was sent and the server's final answer never came."""
+
+
+def _flatten(msg) -> bytes:
+    """The message as SMTP carries it (CRLF line ends), as smtplib.send_message flattens it."""
+    with io.BytesIO() as out:
+        BytesGenerator(out, policy=msg.policy.clone(linesep="\r\n")).flatten(msg, linesep="\r\n")
+        return out.getvalue()
+
+
+def _dot_stuffed(content: bytes) -> bytes:
+    """RFC 5321 §4.5.2: a line starting with "." gets another; the content ends with CRLF "." CRLF."""
+    content = re.sub(rb"(?m)^\.", b"..", content)
+    if not content.endswith(b"\r\n"):
+        content += b"\r\n"
+    return content + b".\r\n"
+
+
 @dataclass(frozen=True)
 class SendResult:
     """Outcome for one OutboundMessage. All messages of a turn travel in the same email (same external_id)."""
@@ -48,6 +76,7 @@ class SendResult:
     external_id: str | None = None  # Message-ID of the email that carried the message
     error: str | None = None
     retryable: bool = False  # True: temporary (connection, 4xx) — try again later; False: permanent or success
+    unconfirmed: bool = False  # the content was sent but the server's answer never came: may have arrived
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,7 +106,25 @@ class SmtpSender:
             if self.username:
                 client.login(self.username, self.password or "")
             _, envelope_from = parseaddr(self.from_addr)
-            client.send_message(msg, from_addr=envelope_from, to_addrs=[str(msg["To"])])
+            _, recipient = parseaddr(str(msg["To"]))
+            options = ("SMTPUTF8", "BODY=8BITMIME") if not (envelope_from + recipient).isascii() else ()
+            code, reply = client.mail(envelope_from, options)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, envelope_from)
+            code, reply = client.rcpt(recipient)
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+            client.putcmd("data")
+            code, reply = client.getreply()
+            if code != 354:
+                raise smtplib.SMTPDataError(code, reply)
+            try:  # from here on the server may have the message: no answer means "unconfirmed"
+                client.send(_dot_stuffed(_flatten(msg)))
+                code, reply = client.getreply()
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                raise _Unconfirmed(f"{type(exc).__name__}: {exc}") from exc
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
         finally:
             try:
                 client.quit()
@@ -103,6 +150,10 @@ class SmtpSender:
         message_id = str(msg["Message-ID"])
         try:
             await asyncio.to_thread(self._deliver, msg)
+        except _Unconfirmed as exc:
+            log.warning("SMTP delivery of %s unconfirmed: %s", message_id, exc)
+            return each(SendResult(ok=False, external_id=message_id, unconfirmed=True,
+                                   error=f"no answer after the message was sent ({exc}); it may have arrived"))
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             retry = all(400 <= c < 500 for c in codes)

@@ -10,7 +10,7 @@ The chat therefore always runs on the app's origin: the shop page never sees the
 chat's close button talks to the launcher only through ``postMessage`` (origin-checked on both sides).
 Optional attributes on the tag: ``data-label="Chat with us"`` (launcher text), ``data-position="left"``,
 ``data-locale="es"`` (else the page's ``<html lang>``, else the browser's language): the launcher, the chat's
-interface strings (``ui:`` in actions/locales/<lang>.yml) and the first guess of the shopper's language.
+interface strings (``ui:`` in crm/i18n/locales/<lang>.yml) and the first guess of the shopper's language.
 
 Routes
 - ``GET /chat`` — the chat page; ``GET /widget.js`` — the embed script; ``GET /web/static/<file>`` — its
@@ -88,7 +88,7 @@ _page = Environment(autoescape=True).from_string((STATIC / "chat.html").read_tex
 
 def ui_language(locale: str | None, accept_language: str | None) -> str:
     """The widget's interface language: the shop's ?locale= first, then the browser's Accept-Language."""
-    from crm.language.conversation import parse_accept_language, shop_languages
+    from crm.i18n.conversation_language import parse_accept_language, shop_languages
 
     served = shop_languages()
     for source in (locale if locale and LOCALE_RE.fullmatch(locale) else None, accept_language):
@@ -99,7 +99,7 @@ def ui_language(locale: str | None, accept_language: str | None) -> str:
 
 
 def ui_strings(language: str) -> dict[str, str]:
-    from actions.render import Texts
+    from crm.i18n.catalog import Texts
 
     return dict(Texts(language).raw("ui"))
 
@@ -127,7 +127,7 @@ def _widget_script(languages: tuple[str, ...]) -> str:
 @router.get("/widget.js", summary="Embed script for a shop's site (see module docs)")
 async def widget_js() -> Response:
     # The script picks the shop page's language from the labels it carries.
-    from crm.language.conversation import shop_languages
+    from crm.i18n.conversation_language import shop_languages
 
     script = _widget_script(shop_languages())
     return Response(script, media_type=STATIC_TYPES[".js"], headers={

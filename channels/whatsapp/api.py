@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,86 +19,27 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from channels.core.http import read_body
 from channels.whatsapp.graph import GraphClient, Pacer, WhatsAppSender
 from channels.whatsapp.wire import CHANNEL, parse_webhook, verify_handshake, verify_signature
+from crm.config import WhatsAppSettings, get_settings
 
 log = logging.getLogger("crossdesk.whatsapp")
 router = APIRouter(tags=["channels"])
 MAX_BODY_BYTES = 1024 * 1024
-DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
-
-
-@dataclass(frozen=True)
-class WhatsAppSettings:
-    app_secret: str = ""
-    verify_token: str = ""
-    access_token: str = ""
-    phone_number_id: str = ""
-    graph_url: str = DEFAULT_GRAPH_URL
-    templates: dict[tuple[str, str], tuple] = field(default_factory=dict)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.app_secret and self.access_token and self.phone_number_id)
-
-
-def parse_templates(raw: str | None) -> dict[tuple[str, str], tuple]:
-    """WHATSAPP_TEMPLATES, JSON in either form:
-    {"reply:en": ["reply_reopen", "en_US"], "reply:de": {"name": "reply_reopen", "language": "de"}} or
-    [{"purpose": "reply", "language": "en", "name": "reply_reopen", "code": "en_US", "components": [...]}]."""
-    if not raw or not raw.strip():
-        return {}
-    data = json.loads(raw)
-    items: list[tuple[str, str, Any]] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            purpose, sep, language = str(key).partition(":")
-            if not sep:
-                raise ValueError(f"WHATSAPP_TEMPLATES key {key!r} is not 'purpose:language'")
-            items.append((purpose, language, value))
-    elif isinstance(data, list):
-        for value in data:
-            if not isinstance(value, dict):
-                raise ValueError("WHATSAPP_TEMPLATES list items must be objects")
-            items.append((str(value.get("purpose", "reply")), str(value.get("language", "en")), value))
-    else:
-        raise ValueError("WHATSAPP_TEMPLATES must be a JSON object or list")
-    templates: dict[tuple[str, str], tuple] = {}
-    for purpose, language, value in items:
-        if isinstance(value, str):
-            ref: tuple = (value, language)
-        elif isinstance(value, list) and 2 <= len(value) <= 3 and all(isinstance(v, str) for v in value[:2]):
-            ref = tuple(value)
-        elif isinstance(value, dict) and isinstance(value.get("name"), str):
-            code = value.get("code") or value.get("language_code") or value.get("language") or language
-            ref = (value["name"], str(code)) + ((value["components"],) if value.get("components") else ())
-        else:
-            raise ValueError(f"WHATSAPP_TEMPLATES entry for {purpose}:{language} is not understood")
-        templates[(purpose, language)] = ref
-    return templates
-
-
-def settings_from_env(env: Mapping[str, str] | None = None) -> WhatsAppSettings:
-    env = os.environ if env is None else env
-    return WhatsAppSettings(
-        app_secret=env.get("WHATSAPP_APP_SECRET", ""),
-        verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
-        access_token=env.get("WHATSAPP_ACCESS_TOKEN", ""),
-        phone_number_id=env.get("WHATSAPP_PHONE_NUMBER_ID", ""),
-        graph_url=(env.get("WHATSAPP_GRAPH_URL") or DEFAULT_GRAPH_URL).rstrip("/"),
-        templates=parse_templates(env.get("WHATSAPP_TEMPLATES")),
-    )
 
 
 def make_sender(settings: WhatsAppSettings, http: httpx.AsyncClient, pacer: Pacer | None = None,
                 **client_options: Any) -> WhatsAppSender:
-    """The sender the outbound layer registers for channel "whatsapp" (the caller owns `http`)."""
+    """The sender the outbound layer registers for channel "whatsapp" (the caller owns `http`); paced per
+    recipient as the settings say unless a `pacer` is given."""
+    if pacer is None:
+        pacer = Pacer(recipient_interval=settings.recipient_interval_s, burst=settings.recipient_burst)
     client = GraphClient(settings.graph_url, settings.phone_number_id, settings.access_token, http,
-                         pacer=pacer if pacer is not None else Pacer(), **client_options)
+                         pacer=pacer, **client_options)
     return WhatsAppSender(client, templates=dict(settings.templates))
 
 
 def _settings(request: Request) -> WhatsAppSettings:
     settings = getattr(request.app.state, "whatsapp_settings", None)
-    return settings if isinstance(settings, WhatsAppSettings) else settings_from_env()
+    return settings if isinstance(settings, WhatsAppSettings) else get_settings().whatsapp
 
 
 def _remote(request: Request) -> str:

@@ -1,7 +1,11 @@
 """Sending on the WhatsApp Cloud API: Graph client with retries, pacing, and the channel's sender.
 
-- `GraphClient.send(payload)` POSTs one message; THROTTLED/TRANSIENT errors are retried with exponential
-  backoff and jitter, PERMANENT ones never; OUTSIDE_WINDOW (131047) is returned to the caller.
+- `GraphClient.send(payload)` POSTs one message; THROTTLED/TRANSIENT errors (and connections that never
+  carried the request) are retried in line with exponential backoff and jitter, PERMANENT ones never;
+  OUTSIDE_WINDOW (131047) is returned to the caller. A request that went out but whose answer was lost
+  is UNCONFIRMED and never retried: the Cloud API has no idempotency key, so a retry could reach the
+  shopper twice. What still fails transiently after the in-line attempts is retried later, durably, by
+  the outbound layer (`SendResult.retryable`).
 - `Pacer` keeps within Meta's throughput (80 messages/s per business number) and pair rate limit (about one
   message per 6 s to the same user, small bursts tolerated): callers wait, nothing is dropped, and each
   recipient's messages are released in the order they asked.
@@ -39,7 +43,7 @@ NO_TEMPLATE = "outside_window_no_template"
 
 def _list_button_label(language: str | None) -> str:
     """The list message's button ("Options") in the shopper's language, from the catalog."""
-    from actions.render import Texts
+    from crm.i18n.catalog import Texts
 
     try:
         return Texts((language or "en").split("-")[0].lower())("whatsapp.list_button")
@@ -57,6 +61,16 @@ class SendResult:
     attempts: int = 0
     wamids: tuple[str, ...] = ()  # every message id when one normalized message needed several sends
     template: str | None = None  # the template sent instead (outside the 24-hour window)
+
+    @property
+    def retryable(self) -> bool:
+        """Nothing of this message reached Meta and the failure is temporary: the outbound layer may try
+        again later. A message split into several sends of which some went out is not (it would repeat)."""
+        return not self.ok and not self.wamids and self.error_kind in (ErrorKind.THROTTLED, ErrorKind.TRANSIENT)
+
+    @property
+    def unconfirmed(self) -> bool:
+        return self.error_kind is ErrorKind.UNCONFIRMED
 
     @property
     def provider_message_id(self) -> str | None:
@@ -161,10 +175,15 @@ class GraphClient:
                 except ValueError:
                     body = None
                 retry_after = _retry_after(response.headers.get("retry-after"))
-            except httpx.HTTPError as exc:  # no answer: connection refused, timeout, protocol error
+            except _NEVER_SENT as exc:  # no connection: the request never left, safe to try again
                 log.warning("whatsapp send attempt %d: %s", attempt, exc.__class__.__name__)
                 code, title = None, f"network error: {exc.__class__.__name__}"
                 kind = ErrorKind.TRANSIENT
+            except httpx.HTTPError as exc:  # sent, answer lost (read timeout, reset, protocol error)
+                log.warning("whatsapp send unconfirmed after attempt %d: %s", attempt, exc.__class__.__name__)
+                return SendResult(False, error_kind=ErrorKind.UNCONFIRMED, attempts=attempt,
+                                  error_title=f"no answer from the Graph API ({exc.__class__.__name__}); "
+                                              f"the message may or may not have been sent")
             else:
                 if 200 <= status < 300:
                     wamid = _wamid(body)
@@ -182,6 +201,10 @@ class GraphClient:
                                 kind.value, code, attempt, title)
                 return SendResult(False, error_kind=kind, error_code=code, error_title=title, attempts=attempt)
             await self.sleep(self.backoff(attempt, retry_after))
+
+
+# Failures that prove the request was never sent (no connection was made or none was free).
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 def _wamid(body: Any) -> str | None:
@@ -225,6 +248,8 @@ def within_window(ctx: SendContext, window: timedelta = SERVICE_WINDOW) -> bool:
     return _utc(ctx.now) - _utc(ctx.last_inbound_at) < window
 
 
+# A message not attempted because an earlier one of the same turn failed temporarily: retried with it.
+_DEFERRED = SendResult(False, error_kind=ErrorKind.TRANSIENT, error_title="deferred behind an earlier message")
 TemplateRef = tuple  # (name, language code) or (name, language code, components)
 
 
@@ -273,6 +298,9 @@ class WhatsAppSender:
                 results.extend([template] * (len(messages) - index))
                 break
             results.append(result)
+            if result.retryable:  # keep the order: the rest waits for this one's later retry
+                results.extend([_DEFERRED] * (len(messages) - index - 1))
+                break
         return results
 
     async def _send_message(self, recipient_id: str, msg: OutboundMessage, label: str) -> SendResult:

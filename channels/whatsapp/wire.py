@@ -440,6 +440,9 @@ class ErrorKind(str, enum.Enum):
     THROTTLED = "throttled"  # retry with backoff
     TRANSIENT = "transient"  # retry
     PERMANENT = "permanent"  # record, never retry
+    # The request went out and its answer was lost (read timeout, dropped connection): Meta may have the
+    # message. The Cloud API has no idempotency key, so it is never sent again — recorded as unconfirmed.
+    UNCONFIRMED = "unconfirmed"
 
 
 OUTSIDE_WINDOW_CODES = frozenset({131047})

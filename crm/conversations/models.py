@@ -26,7 +26,7 @@ class Conversation(Base):
     # Never proof of ownership by itself: proof is per message (crm.conversations.service.message_trust) or a
     # verification grant.
     language: Mapped[str] = mapped_column(String(8), default="en")
-    # Why it speaks that language (crm.language reasons); None until the first message decides it.
+    # Why it speaks that language (crm.i18n.language reasons); None until the first message decides it.
     language_reason: Mapped[str | None] = mapped_column(String(32))
     # None: served natively; "machine": replies machine-translated; "unavailable": language we cannot serve,
     # answered in English and flagged for agents.
@@ -45,6 +45,7 @@ class Conversation(Base):
 
 class Message(Base):
     __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_delivery_status_retry_at", "delivery_status", "retry_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
@@ -58,6 +59,13 @@ class Message(Base):
     delivery_status: Mapped[str | None] = mapped_column(String(16))
     delivery_error: Mapped[str | None] = mapped_column(String(500))
     status_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why it was sent (channels.core.outbound: reply, agent, csat, campaign) — the channel's rules (e.g. the
+    # WhatsApp template outside the 24-hour window) depend on it, also when it is sent again later.
+    purpose: Mapped[str | None] = mapped_column(String(16))
+    # Durable retries of temporary failures: attempts so far and when the next one is due (None: not yet
+    # attempted, or nothing to retry).
+    delivery_attempts: Mapped[int] = mapped_column(default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Exactly once: an outbound reply names the inbound message it answers; an inbound message is marked
     # answered in the same transaction that records its replies, so a retry sends what was recorded and not
     # yet delivered instead of asking the bot again.
@@ -100,3 +108,18 @@ class InboundQueueItem(Base):
     # died) or the same worker's own claim after a restart is ever taken back.
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class InboxConsumer(Base):
+    """Who uses an inbox consumer name now. A stable name (CROSSDESK_INBOX_CONSUMER) lets a restarted process
+    take its own claims back at once — so two live processes must never share one: the registration says
+    which process instance holds the name and when it last showed it is alive."""
+
+    __tablename__ = "inbox_consumers"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    instance: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    pid_namespace: Mapped[str] = mapped_column(String(64), default="")
+    pid: Mapped[int] = mapped_column(default=0)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

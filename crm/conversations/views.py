@@ -36,6 +36,14 @@ def conversation_detail(key: str, me: Principal = require(AGENT)):
                 "verified_orders": sorted(verified)}
 
 
+# Kept for the verification limits (per client), not for people: an agent has no use for a shopper's IP.
+_INTERNAL_PAYLOAD = frozenset({"client"})
+
+
+def _for_staff(payload: dict | None) -> dict:
+    return {k: v for k, v in (payload or {}).items() if k not in _INTERNAL_PAYLOAD}
+
+
 @router.get("/api/conversations/{key}/messages", summary="Transcript of a conversation")
 def conversation_messages(key: str, me: Principal = require(AGENT)):
     with unit_of_work() as session:
@@ -43,6 +51,6 @@ def conversation_messages(key: str, me: Principal = require(AGENT)):
         messages = conversations.transcript(session, conv)
         audit.record(session, me.actor, "conversation.transcript", customer_id=conv.customer_id,
                      conversation_id=conv.id, target=conv.key, detail={"messages": len(messages)})
-        return [{"direction": m.direction, "author": m.author, "text": m.text, "payload": m.payload,
+        return [{"direction": m.direction, "author": m.author, "text": m.text, "payload": _for_staff(m.payload),
                  "created_at": m.created_at.isoformat(), "delivery_status": m.delivery_status,
                  "provider_message_id": m.provider_message_id} for m in messages]

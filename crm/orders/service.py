@@ -32,11 +32,19 @@ class CancelResult:
     currency: str | None = None
 
 
-def cancel_order(session: Session, order: Order, now: datetime, actor: str = "shopper") -> CancelResult:
+def can_cancel(order: Order) -> CancelOutcome | None:
+    """None if the order may still be cancelled, otherwise why not (shipped: offer a return instead)."""
     if order.status == CANCELLED:
-        return CancelResult(CancelOutcome.ALREADY_CANCELLED)
+        return CancelOutcome.ALREADY_CANCELLED
     if order.status not in NOT_YET_SHIPPED:
-        return CancelResult(CancelOutcome.ALREADY_SHIPPED)
+        return CancelOutcome.ALREADY_SHIPPED
+    return None
+
+
+def cancel_order(session: Session, order: Order, now: datetime, actor: str = "shopper") -> CancelResult:
+    blocked = can_cancel(order)
+    if blocked is not None:
+        return CancelResult(blocked)
     was_paid = order.status != PENDING
     order.status = CANCELLED
     order.cancelled_at = now

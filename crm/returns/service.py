@@ -1,7 +1,8 @@
-"""Return eligibility, RMA creation and refund status.
+"""Return eligibility, RMA creation, what the shopper is told about the refund, and refund status.
 
 Eligibility is decided here and only here: delivered, inside the market's window counted from delivery
-(inclusive of the last local day in the customer's time zone), not final sale, not already returned.
+(inclusive of the last local day in the customer's time zone), not final sale, not already returned. So are
+the refund terms (method, settlement time, deducted return shipping): the bot's actions only render them.
 """
 from __future__ import annotations
 
@@ -20,8 +21,12 @@ from crm.returns.models import (
     RMA_LABEL_ISSUED, RMA_REJECTED, REFUND_PENDING, Refund, RefundEvent, ReturnItem, ReturnPolicy, ReturnRequest,
 )
 
-# Typical days from a refund's start to money on the shopper's account, by method.
+# Typical days from a refund's start to money on the shopper's account, by method (others: the default).
 REFUND_SETTLEMENT_DAYS = {"original_payment": 7, "store_credit": 1, "bank_transfer": 5}
+DEFAULT_SETTLEMENT_DAYS = 7
+DEFAULT_REFUND_METHOD = "original_payment"  # when a policy lists none
+# The window a shopper is told about when the market has no policy (the EU's statutory minimum).
+DEFAULT_WINDOW_DAYS = 14
 LABEL_BASE_URL = "https://returns.crossdesk.example/labels/"
 
 
@@ -48,6 +53,7 @@ class Eligibility:
     lines: list[ReturnableLine] = field(default_factory=list)
     final_sale_lines: list[OrderLine] = field(default_factory=list)
     policy: ReturnPolicy | None = None
+    window_days: int = DEFAULT_WINDOW_DAYS  # the market's return window, for what the shopper is told
 
     @property
     def eligible(self) -> bool:
@@ -56,6 +62,28 @@ class Eligibility:
 
 def policy_for(session: Session, market: str) -> ReturnPolicy | None:
     return session.scalar(select(ReturnPolicy).where(ReturnPolicy.market == market))
+
+
+def window_days(policy: ReturnPolicy | None) -> int:
+    return policy.window_days if policy is not None else DEFAULT_WINDOW_DAYS
+
+
+def refund_method_for(policy: ReturnPolicy | None) -> str:
+    """How a return is refunded: the policy's first method, else the original payment."""
+    methods = policy.refund_methods if policy is not None else None
+    return methods[0] if methods else DEFAULT_REFUND_METHOD
+
+
+def settlement_days(method: str) -> int:
+    """Typical days from a refund's start until the money arrives."""
+    return REFUND_SETTLEMENT_DAYS.get(method, DEFAULT_SETTLEMENT_DAYS)
+
+
+def return_shipping_fee(policy: ReturnPolicy) -> Decimal | None:
+    """The return shipping deducted from the refund; None when the shop pays it (or it costs nothing)."""
+    if policy.return_shipping_paid_by == "customer" and policy.return_shipping_fee:
+        return policy.return_shipping_fee
+    return None
 
 
 def _customer_tz(order: Order) -> ZoneInfo:
@@ -81,25 +109,26 @@ def _returned_qty(session: Session, order: Order) -> dict[int, int]:
 
 
 def check_eligibility(session: Session, order: Order, now: datetime) -> Eligibility:
-    if order.status == CANCELLED:
-        return Eligibility(Reason.CANCELLED)
-    if order.status != DELIVERED or order.delivered_at is None:
-        return Eligibility(Reason.NOT_DELIVERED)
     policy = policy_for(session, order.market)
+    days = window_days(policy)
+    if order.status == CANCELLED:
+        return Eligibility(Reason.CANCELLED, window_days=days)
+    if order.status != DELIVERED or order.delivered_at is None:
+        return Eligibility(Reason.NOT_DELIVERED, window_days=days)
     if policy is None:
         return Eligibility(Reason.NO_POLICY)
     deadline = return_deadline(order, policy)
     if now.astimezone(_customer_tz(order)).date() > deadline:
-        return Eligibility(Reason.WINDOW_CLOSED, deadline=deadline, policy=policy)
+        return Eligibility(Reason.WINDOW_CLOSED, deadline=deadline, policy=policy, window_days=days)
     returned = _returned_qty(session, order)
     final_sale = [ln for ln in order.lines if ln.final_sale and not policy.final_sale_returnable]
     open_lines = [ReturnableLine(ln, ln.qty - returned.get(ln.id, 0)) for ln in order.lines
                   if ln not in final_sale and ln.qty - returned.get(ln.id, 0) > 0]
     if open_lines:
-        return Eligibility(Reason.ELIGIBLE, deadline, open_lines, final_sale, policy)
+        return Eligibility(Reason.ELIGIBLE, deadline, open_lines, final_sale, policy, days)
     if final_sale and not any(returned.get(ln.id) for ln in order.lines):
-        return Eligibility(Reason.FINAL_SALE, deadline, [], final_sale, policy)
-    return Eligibility(Reason.ALREADY_RETURNED, deadline, [], final_sale, policy)
+        return Eligibility(Reason.FINAL_SALE, deadline, [], final_sale, policy, days)
+    return Eligibility(Reason.ALREADY_RETURNED, deadline, [], final_sale, policy, days)
 
 
 def _quantize(amount: Decimal, currency: str) -> Decimal:
@@ -109,8 +138,7 @@ def _quantize(amount: Decimal, currency: str) -> Decimal:
 def refund_estimate(order: Order, policy: ReturnPolicy, items: list[ReturnableLine]) -> Decimal:
     """Item value back, minus the return shipping fee when the market's policy has the customer pay it."""
     value = sum((it.line.unit_price * it.qty for it in items), Decimal("0"))
-    if policy.return_shipping_paid_by == "customer":
-        value -= policy.return_shipping_fee
+    value -= return_shipping_fee(policy) or Decimal("0")
     return _quantize(max(value, Decimal("0")), order.currency)
 
 
@@ -145,11 +173,39 @@ def create_return(session: Session, order: Order, line_ids: list[int] | None, re
     session.add(rma)
     session.flush()
     refund = Refund(order_id=order.id, return_id=rma.id, amount=amount, currency=order.currency,
-                    method=(eligibility.policy.refund_methods or ["original_payment"])[0], status=REFUND_PENDING,
+                    method=refund_method_for(eligibility.policy), status=REFUND_PENDING,
                     created_at=now)
     refund.events.append(RefundEvent(occurred_at=now, status=REFUND_PENDING, note="waiting for the returned parcel"))
     session.add(refund)
     return rma
+
+
+@dataclass(frozen=True)
+class RefundQuote:
+    """What the shopper is told once a return is open: where to send it, and what comes back, how and when."""
+
+    amount: Decimal  # the refund expected for the RMA's items (return shipping already deducted)
+    currency: str
+    method: str  # refund method (original_payment, store_credit, ...)
+    settlement_days: int  # typical days from the refund's start to money on the account
+    shipping_fee: Decimal | None  # return shipping deducted from the refund; None when the shop pays it
+    return_address: str
+    return_carrier: str | None  # the carrier that delivered the parcel; None: any carrier
+    window_days: int
+
+
+def refund_quote(session: Session, order: Order, rma: ReturnRequest) -> RefundQuote:
+    """The refund terms of an open return, from the market's policy. Raises ReturnNotAllowed(NO_POLICY) for
+    a market without one (create_return never opens a return there)."""
+    policy = policy_for(session, order.market)
+    if policy is None:
+        raise ReturnNotAllowed(Reason.NO_POLICY)
+    method = refund_method_for(policy)
+    carrier = order.shipments[-1].last_mile_carrier if order.shipments else None
+    return RefundQuote(amount=rma.refund_amount, currency=rma.refund_currency, method=method,
+                       settlement_days=settlement_days(method), shipping_fee=return_shipping_fee(policy),
+                       return_address=policy.return_address, return_carrier=carrier or None,
+                       window_days=window_days(policy))
 
 
 @dataclass(frozen=True)
@@ -171,7 +227,7 @@ def refund_status(session: Session, order: Order) -> list[RefundView]:
         last = refund.events[-1].occurred_at if refund.events else refund.created_at
         expected = None
         if refund.status not in ("completed", "failed", REFUND_PENDING):
-            expected = (last + timedelta(days=REFUND_SETTLEMENT_DAYS.get(refund.method, 7))).date()
+            expected = (last + timedelta(days=settlement_days(refund.method))).date()
         views.append(RefundView(refund.amount, refund.currency, refund.method, refund.status, refund.created_at,
                                 last, expected, refund.return_request.rma_number if refund.return_request else None))
     return views

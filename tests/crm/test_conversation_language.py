@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from crm.conversations.service import get_or_create
-from crm.language.conversation import MACHINE, UNAVAILABLE, decide, only_a_language_request, priors_for
+from crm.i18n.conversation_language import MACHINE, UNAVAILABLE, decide, only_a_language_request, priors_for
 from tests.crm.factories import make_customer, utc
 
 NOW = utc(2026, 3, 5, 10, 0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crm.language import (
+from crm.i18n.language import (
     SUPPORTED, Choice, Detection, LanguageMemory, Priors, choose_language, detect_language, explicit_request,
     language_for_phone, parse_accept_language,
 )

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from crm.orders.models import Order, OrderEvent
 from crm.orders.service import (
-    AddressChangeOutcome, CancelOutcome, cancel_order, change_shipping_address, current_address, find_order,
+    AddressChangeOutcome, CancelOutcome, can_cancel, can_change_address, cancel_order, change_shipping_address,
+    current_address, find_order,
 )
 from crm.returns.models import Refund, RefundEvent
 from tests.crm.factories import make_customer, make_order, utc
@@ -66,6 +67,19 @@ def test_cancel_after_shipment_changes_nothing(session, status):
     order = _reload(session, "CD-104233")
     assert order.status == status and order.cancelled_at is None and order.events == []
     assert session.scalar(select(func.count(Refund.id))) == 0
+
+
+@pytest.mark.parametrize("status, outcome", [
+    ("pending", None), ("paid", None), ("processing", None),
+    ("shipped", CancelOutcome.ALREADY_SHIPPED), ("delivered", CancelOutcome.ALREADY_SHIPPED),
+    ("cancelled", CancelOutcome.ALREADY_CANCELLED),
+])
+def test_can_cancel_before_the_parcel_leaves_like_address_changes(session, status, outcome):
+    order = make_order(session, make_customer(session), number="CD-104233", status=status)
+    assert can_cancel(order) is outcome
+    assert (can_cancel(order) is None) == (can_change_address(order) is None)  # one boundary for both
+    if outcome is not None:
+        assert cancel_order(session, order, NOW).outcome is outcome
 
 
 def test_cancel_already_cancelled(session):

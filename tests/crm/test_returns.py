@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from crm.returns.models import Refund, RefundEvent, ReturnRequest
 from crm.returns.service import (
-    Reason, ReturnableLine, ReturnNotAllowed, check_eligibility, create_return, open_returns, refund_estimate,
-    refund_status, return_deadline,
+    DEFAULT_WINDOW_DAYS, Reason, RefundQuote, ReturnableLine, ReturnNotAllowed, check_eligibility, create_return,
+    open_returns, refund_estimate, refund_quote, refund_status, return_deadline, settlement_days,
 )
-from tests.crm.factories import make_customer, make_order, make_policy, utc
+from tests.crm.factories import add_shipment, make_customer, make_order, make_policy, utc
 
 MIXED = [("SKU-1", "Linen shirt", 1, "49.90", False), ("SKU-2", "Canvas bag", 2, "15.00", False),
          ("SKU-3", "Outlet socks", 3, "4.00", True)]
@@ -205,6 +205,63 @@ def test_refund_estimate_jpy_has_no_decimals(session):
     rma = create_return(session, order, None, "", utc(2026, 3, 5))
     session.commit()
     assert rma.refund_amount == Decimal("9500") and rma.refund_currency == "JPY"
+
+
+# --- what the shopper is told about the refund ---------------------------------------------------------------
+
+def test_refund_quote_when_the_customer_pays_return_shipping(session):
+    make_policy(session, market="GB", paid_by="customer", fee="5.95", window_days=28,
+                refund_methods=["store_credit", "original_payment"])
+    order = _delivered(session, market="GB", currency="GBP", tz="Europe/London")
+    add_shipment(session, order, [("delivered", utc(2026, 3, 1, 22, 30), "Manchester, GB", "Europe/London")],
+                 last_mile_carrier="Royal Mail")
+    rma = create_return(session, order, None, "too big", utc(2026, 3, 5))
+    session.flush()
+    assert refund_quote(session, order, rma) == RefundQuote(
+        amount=Decimal("73.95"), currency="GBP", method="store_credit", settlement_days=1,
+        shipping_fee=Decimal("5.95"), return_address="Returns GB, Lagerstraße 1, 12345 Somewhere",
+        return_carrier="Royal Mail", window_days=28)
+    assert rma.refund_amount == Decimal("73.95")  # the quote says what the RMA holds: fee already deducted
+
+
+def test_refund_quote_when_the_shop_pays_and_defaults(session):
+    policy = make_policy(session, market="DE", paid_by="shop", fee="4.90")
+    order = _delivered(session)
+    rma = create_return(session, order, None, "", utc(2026, 3, 5))
+    session.flush()
+    quote = refund_quote(session, order, rma)
+    # the shop pays: no fee mentioned even though the policy names one; no parcel data: any carrier
+    assert (quote.amount, quote.method, quote.settlement_days, quote.shipping_fee, quote.return_carrier) == (
+        Decimal("79.90"), "original_payment", 7, None, None)
+    policy.return_shipping_paid_by, policy.return_shipping_fee = "customer", Decimal("0")
+    assert refund_quote(session, order, rma).shipping_fee is None  # free returns have no fee line
+    policy.refund_methods = []
+    assert refund_quote(session, order, rma).method == "original_payment"  # a policy listing no method
+    policy.refund_methods = ["pix"]
+    assert (refund_quote(session, order, rma).method, refund_quote(session, order, rma).settlement_days) == ("pix", 7)
+    assert settlement_days("bank_transfer") == 5 and settlement_days("unheard_of") == 7
+
+
+def test_refund_quote_without_a_policy_is_refused(session):
+    order = _delivered(session)
+    rma = ReturnRequest(rma_number="RMA-X", order_id=order.id, reason="", refund_amount=Decimal("1"),
+                        refund_currency="EUR")
+    with pytest.raises(ReturnNotAllowed) as exc:
+        refund_quote(session, order, rma)
+    assert exc.value.reason is Reason.NO_POLICY
+
+
+def test_every_refusal_carries_the_markets_window(session):
+    make_policy(session, market="DE", window_days=30)
+    not_delivered = _delivered(session, status="shipped", delivered_at=None)
+    e = check_eligibility(session, not_delivered, utc(2026, 3, 5))
+    assert (e.reason, e.window_days) == (Reason.NOT_DELIVERED, 30)  # "you'll have 30 days once it arrives"
+    delivered = _delivered(session, number="CD-104234")
+    assert check_eligibility(session, delivered, utc(2026, 4, 30)).window_days == 30
+    assert check_eligibility(session, delivered, utc(2026, 3, 5)).window_days == 30
+    elsewhere = _delivered(session, market="FR", number="CD-104235", status="paid", delivered_at=None)
+    e = check_eligibility(session, elsewhere, utc(2026, 3, 5))  # no FR policy: the statutory minimum
+    assert (e.reason, e.window_days) == (Reason.NOT_DELIVERED, DEFAULT_WINDOW_DAYS) and DEFAULT_WINDOW_DAYS == 14
 
 
 # --- refund status ------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from crm.orders import models as om
 from crm.orders.models import Order
 from crm.returns import models as rm
 from crm.returns.models import Refund, ReturnPolicy, ReturnRequest
-from crm.seed import (
+from crm.demo import (
     EU,
     SHOWCASE_ORDERS,
     SeedError,

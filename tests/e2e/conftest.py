@@ -61,7 +61,7 @@ def seeded_database(url: str) -> str:
     from crm.audit.service import Actor
     from crm.db import make_engine
     from crm.migrate import upgrade
-    from crm.seed import live_anchor, seed_demo_shop
+    from crm.demo import live_anchor, seed_demo_shop
     from crm.staff import service as staff
 
     upgrade(url)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from crm.conversations.service import signed_identity
-from crm.seed import SHOWCASE_ORDERS
+from crm.demo import SHOWCASE_ORDERS
 from tests.e2e.conftest import IDENTITY_SECRET, rasa_api, staff_api
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,8 @@ import re
 import httpx
 import pytest
 
-from actions.render import Texts, catalog
-from crm.seed import SHOWCASE_ORDERS
+from crm.i18n.catalog import Texts, catalog
+from crm.demo import SHOWCASE_ORDERS
 from tests.e2e.conftest import staff_api
 
 pytestmark = pytest.mark.e2e

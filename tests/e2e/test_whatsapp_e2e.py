@@ -10,8 +10,8 @@ import uuid
 import httpx
 import pytest
 
-from actions.render import Texts
-from crm.language import language_for_phone
+from crm.i18n.catalog import Texts
+from crm.i18n.language import language_for_phone
 from tests.e2e.conftest import WHATSAPP_SECRET
 from tests.e2e.conftest import staff_api
 

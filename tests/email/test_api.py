@@ -7,7 +7,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from channels.email.api import parse_postmark, router, settings_from_env
+from channels.email.api import parse_postmark, router
+from crm.config import SettingsError, settings_from
 from channels.email.mime import parse_email, thread_key
 from tests.email.conftest import WEBHOOK_AUTH
 
@@ -157,17 +158,49 @@ def test_inbox_failure_makes_postmark_retry():
     assert resp.status_code == 503
 
 
-def test_settings_from_env():
-    s = settings_from_env({"IMAP_HOST": "imap.shop.test", "IMAP_USER": "support@shop.test", "IMAP_PASSWORD": "x",
-                           "SMTP_HOST": "smtp.shop.test", "SMTP_FROM": "Shop <support@shop.test>",
-                           "IMAP_POLL_INTERVAL": "15"})
+def test_settings_from_the_environment():
+    s = settings_from({"IMAP_HOST": "imap.shop.test", "IMAP_USER": "support@shop.test", "IMAP_PASSWORD": "imap-s3cret",
+                       "SMTP_HOST": "smtp.shop.test", "SMTP_FROM": "Shop <support@shop.test>",
+                       "IMAP_POLL_INTERVAL": "15"}).email
     assert (s.imap_port, s.imap_ssl, s.smtp_port, s.smtp_starttls, s.imap_interval_s) == (993, True, 587, True, 15.0)
     assert s.imap_enabled and s.smtp_enabled
     assert s.make_poller().mailbox == "INBOX" and s.make_sender().from_addr == "Shop <support@shop.test>"
     assert s.own_addresses == ("Shop <support@shop.test>", "support@shop.test")
-    s = settings_from_env({"IMAP_SSL": "false", "SMTP_SSL": "1", "SMTP_PORT": ""})
+    assert "imap-s3cret" not in repr(s)  # passwords stay out of logs
+    s = settings_from({"IMAP_SSL": "false", "SMTP_SSL": "1", "SMTP_PORT": ""}).email
     assert (s.imap_port, s.smtp_port, s.smtp_starttls, s.imap_enabled, s.smtp_enabled) == (143, 465, False, False, False)
-    with pytest.raises(ValueError, match="IMAP_PORT"):
-        settings_from_env({"IMAP_PORT": "abc"})
-    with pytest.raises(ValueError, match="SMTP_FROM"):
-        settings_from_env({"SMTP_FROM": "nope"})
+    assert settings_from({"SMTP_SSL": "1", "SMTP_STARTTLS": "yes", "IMAP_PORT": "1143"}).email.smtp_starttls
+    assert settings_from({"IMAP_PORT": "1143", "IMAP_SSL": "off"}).email.imap_port == 1143
+    s = settings_from({"EMAIL_WEBHOOK_USER": "pm", "EMAIL_WEBHOOK_PASSWORD": "pw",
+                       "EMAIL_AUTHSERV_ID": " mx.shop.test "}).email
+    assert s.webhook_credentials == ("pm", "pw") and s.authserv_id == "mx.shop.test"
+    assert settings_from({"EMAIL_WEBHOOK_USER": "pm", "EMAIL_WEBHOOK_PASSWORD": " "}).email.webhook_credentials is None
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"IMAP_PORT": "abc"}, "IMAP_PORT must be an integer, got 'abc'"),
+    ({"SMTP_PORT": "70000"}, "SMTP_PORT"),
+    ({"SMTP_FROM": "nope"}, "SMTP_FROM is not a valid address: 'nope'"),
+    ({"IMAP_POLL_INTERVAL": "often"}, "IMAP_POLL_INTERVAL must be a number of seconds, got 'often'"),
+    ({"IMAP_POLL_INTERVAL": "0"}, "IMAP_POLL_INTERVAL must be more than 0 seconds"),
+    ({"IMAP_SSL": "maybe"}, "IMAP_SSL must be true or false"),
+])
+def test_invalid_settings_are_refused_naming_the_variable(env, message):
+    with pytest.raises(SettingsError, match=message):
+        settings_from(env)
+
+
+def test_invalid_settings_stop_get_settings_not_a_request(monkeypatch):
+    from crm import config
+
+    monkeypatch.setenv("SMTP_PORT", "twenty-five")
+    monkeypatch.setenv("EMAIL", "someone@example.com")  # a shell's $EMAIL is not the email section
+    config.get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match="SMTP_PORT must be an integer"):
+            config.get_settings()
+        monkeypatch.delenv("SMTP_PORT")
+        config.get_settings.cache_clear()
+        assert config.get_settings().email.smtp_port == 587
+    finally:
+        config.get_settings.cache_clear()

@@ -14,7 +14,7 @@ import yaml
 
 from bot import stack as stack_mod
 from bot.nlu_eval import evaluate
-from crm.language import SUPPORTED
+from crm.i18n.language import SUPPORTED
 
 NLU_TESTS = Path(__file__).resolve().parent
 DATA = NLU_TESTS.parents[1] / "data" / "nlu"

@@ -96,12 +96,15 @@ def test_staff_reads_and_actions_are_audited_and_only_admins_read_the_trail(staf
     now = datetime.now(timezone.utc)
     with unit_of_work() as session:
         conv = conversations.get_or_create(session, "rest", "shopper-1", now)
-        conversations.record(session, conv, "in", "shopper", "I want a person", {}, now)
+        conversations.record(session, conv, "in", "shopper", "I want a person",
+                             {"metadata": {}, "client": "ip:203.0.113.7"}, now)
         ticket = handoff.request_handoff(session, conv, "asked", "I want a person", now)
         ticket_id, conv_id = ticket.request.id, conv.id
     client = staff_app.client
     agent = bearer(staff_app.tokens["agent"])
-    assert client.get("/api/conversations/rest:shopper-1/messages", headers=agent).status_code == 200
+    transcript = client.get("/api/conversations/rest:shopper-1/messages", headers=agent)
+    assert transcript.status_code == 200
+    assert transcript.json()[0]["payload"] == {"metadata": {}}  # the shopper's IP stays with the limits
     assert client.post(f"/api/handoffs/{ticket_id}/close", headers=agent).status_code == 200
     assert client.get("/api/audit", headers=agent).status_code == 403
     trail = client.get(f"/api/audit?conversation_id={conv_id}", headers=bearer(staff_app.tokens["admin"])).json()

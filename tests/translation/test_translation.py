@@ -25,7 +25,7 @@ JINJA = re.compile(r"{{\s*(\w+)\s*}}")
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory):
     """The service configured on a fresh home with both packages installed; argostranslate (torch) loads once."""
-    from crm.translation import service
+    from crm.i18n import translation as service
 
     service.configure(tmp_path_factory.mktemp("translation-home"))
     assert service.install(PACKAGES) == ["en-sv", "sv-en"]
@@ -78,8 +78,8 @@ def test_swedish_shopper_messages(svc, swedish, english):
 
 
 def test_english_catalog_to_swedish_keeps_placeholders(svc):
-    from actions.render import catalog
-    from crm.translation.protect import protect, restore
+    from crm.i18n.catalog import catalog
+    from crm.i18n.protect import protect, restore
     import spacy
 
     nlp = spacy.load(next(svc._dirs(svc._home)["packages"].glob("*en_sv*/spacy")), exclude=["parser"])

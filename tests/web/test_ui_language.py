@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from actions.render import Texts
+from crm.i18n.catalog import Texts
 from channels.web.api import router
 
 app = FastAPI()

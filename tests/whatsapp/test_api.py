@@ -8,7 +8,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from channels.whatsapp.api import MAX_BODY_BYTES, WhatsAppSettings, parse_templates, router, settings_from_env
+from channels.whatsapp.api import MAX_BODY_BYTES, WhatsAppSettings, router
+from crm.config import SettingsError, parse_templates, settings_from
 from tests.whatsapp import payloads as P
 from tests.whatsapp.test_wire_inbound import SECRET, sign
 
@@ -137,26 +138,47 @@ def test_inbox_failure_is_500_so_meta_redelivers(client, app):
     assert post(client, P.TEXT).status_code == 500
 
 
-def test_settings_from_env():
+def test_settings_from_the_environment():
     env = {"WHATSAPP_APP_SECRET": "s", "WHATSAPP_VERIFY_TOKEN": "v", "WHATSAPP_ACCESS_TOKEN": "a",
            "WHATSAPP_PHONE_NUMBER_ID": "123",
            "WHATSAPP_TEMPLATES": json.dumps({"reply:en": ["reply_reopen", "en_US"],
                                              "reply:de": {"name": "reply_reopen", "language": "de"}})}
-    s = settings_from_env(env)
+    s = settings_from(env).whatsapp
     assert (s.app_secret, s.verify_token, s.access_token, s.phone_number_id) == ("s", "v", "a", "123")
+    assert s.configured and not settings_from({}).whatsapp.configured
     assert s.graph_url == "https://graph.facebook.com/v21.0"
     assert s.templates == {("reply", "en"): ("reply_reopen", "en_US"), ("reply", "de"): ("reply_reopen", "de")}
-    assert settings_from_env({**env, "WHATSAPP_GRAPH_URL": "http://127.0.0.1:1/"}).graph_url == "http://127.0.0.1:1"
+    assert (s.recipient_interval_s, s.recipient_burst) == (6.0, 3)
+    assert settings_from({**env, "WHATSAPP_GRAPH_URL": "http://127.0.0.1:1/"}).whatsapp.graph_url == "http://127.0.0.1:1"
+    assert settings_from({**env, "WHATSAPP_GRAPH_URL": ""}).whatsapp.graph_url == "https://graph.facebook.com/v21.0"
     listed = parse_templates(json.dumps([{"purpose": "order_update", "language": "fr", "name": "maj", "code": "fr"}]))
     assert listed == {("order_update", "fr"): ("maj", "fr")}
     with pytest.raises(ValueError):
         parse_templates('{"reply": "x"}')
 
 
+@pytest.mark.parametrize("env, variable", [
+    ({"WHATSAPP_TEMPLATES": '{"reply": "x"}'}, "WHATSAPP_TEMPLATES"),
+    ({"WHATSAPP_TEMPLATES": "{not json"}, "WHATSAPP_TEMPLATES"),
+    ({"WHATSAPP_GRAPH_URL": "graph.facebook.com"}, "WHATSAPP_GRAPH_URL"),
+    ({"WHATSAPP_RECIPIENT_BURST": "0"}, "WHATSAPP_RECIPIENT_BURST"),
+    ({"WHATSAPP_RECIPIENT_INTERVAL_S": "soon"}, "WHATSAPP_RECIPIENT_INTERVAL_S"),
+])
+def test_invalid_settings_are_refused_naming_the_variable(env, variable):
+    with pytest.raises(SettingsError, match=variable):
+        settings_from(env)
+
+
 def test_router_reads_env_when_no_settings_on_app(monkeypatch):
+    from crm import config
+
     monkeypatch.setenv("WHATSAPP_APP_SECRET", SECRET)
-    app = FastAPI()
-    app.include_router(router)
-    app.state.inbox, app.state.delivery = FakeInbox(), FakeDelivery()
-    assert post(TestClient(app), P.TEXT).status_code == 200
-    assert len(app.state.inbox.accepted) == 1
+    config.get_settings.cache_clear()
+    try:
+        app = FastAPI()
+        app.include_router(router)
+        app.state.inbox, app.state.delivery = FakeInbox(), FakeDelivery()
+        assert post(TestClient(app), P.TEXT).status_code == 200
+        assert len(app.state.inbox.accepted) == 1
+    finally:
+        config.get_settings.cache_clear()

@@ -3,12 +3,12 @@
 
 No pretrained Argos model can be downloaded here, so crossdesk ships its own: a small Marian transformer
 trained to memorise data/translation/phrases/{sv_en,en_sv}.tsv plus every sentence of the bot's English
-catalog (actions/locales/en.yml, read at build time), converted with CTranslate2 and packed as
+catalog (crm/i18n/locales/en.yml, read at build time), converted with CTranslate2 and packed as
 .argosmodel files that argostranslate 1.11 installs like any other package. It is a real model on the
 real code path (SentencePiece, spaCy sentence splitting, CTranslate2 beam search), not a stub; it is only
 expected to reproduce what it was taught.
 
-Training pairs go through crm.translation.protect, the function the runtime uses, so placeholder tokens
+Training pairs go through crm.i18n.protect, the function the runtime uses, so placeholder tokens
 (<ph0>…) look exactly as the service will send them; they are atomic SentencePiece symbols and random
 renumbering teaches the model to copy any of them.
 
@@ -39,10 +39,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from crm.translation.protect import MAX_PLACEHOLDERS, PLACEHOLDER, load_glossary, protect  # noqa: E402
+from crm.i18n.protect import MAX_PLACEHOLDERS, PLACEHOLDER, load_glossary, protect  # noqa: E402
 
 PHRASES = ROOT / "data" / "translation" / "phrases"
-CATALOG = ROOT / "actions" / "locales" / "en.yml"
+CATALOG = ROOT / "crm" / "i18n" / "locales" / "en.yml"
 OUT = ROOT / "data" / "translation" / "packages"
 NAMES = {"sv": "Swedish", "en": "English"}
 PACKAGE_VERSION = "1.0"

@@ -7,7 +7,7 @@ Why it looks like this:
 - Nothing here may touch the network. Sentence splitting uses spaCy with the blank pipeline shipped in
   each package (``ARGOS_CHUNK_TYPE=SPACY``); the package index is never read.
 - A wrong order number or a "translated" carrier name is worse than no translation, so protected spans
-  (see :mod:`crm.translation.protect`) are swapped for ``<phN>`` tokens and must come back exactly once
+  (see :mod:`crm.i18n.protect`) are swapped for ``<phN>`` tokens and must come back exactly once
   each; otherwise the caller gets ``ok=False`` and the original text. This module never raises from
   :func:`translate`; callers fall back to English plus a human.
 """
@@ -27,8 +27,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 
-from crm.translation.protect import (MAX_PLACEHOLDERS, check_placeholders, has_words, load_glossary, protect,
-                                     restore)
+from crm.i18n.protect import (MAX_PLACEHOLDERS, check_placeholders, has_words, load_glossary, protect, restore)
 
 log = logging.getLogger("crossdesk.translation")
 

@@ -2,7 +2,7 @@
 
 Every channel feeds the same signals: the customer's profile, the WhatsApp sender's phone, the web
 widget's locale and the browser's Accept-Language, an email's Content-Language. The decision itself is
-crm.language.service.choose_language; this module reads the signals from the conversation and the
+crm.i18n.language.choose_language; this module reads the signals from the conversation and the
 message, applies the decision and keeps the profile up to date, so the next conversation starts right.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from crm.conversations.models import Conversation
 from crm.customers.models import Customer
-from crm.language.service import (SUPPORTED, Priors, choose_language, explicit_request, foreign_language,
-                                  parse_accept_language)
+from crm.i18n.language import (SUPPORTED, Priors, choose_language, explicit_request, foreign_language,
+                               parse_accept_language)
 
 log = logging.getLogger("crossdesk.language")
 
@@ -154,12 +154,12 @@ __all__ = ["LanguageTurn", "LanguageState", "LanguageDecision", "MACHINE", "Mach
 
 
 class MachineTranslation:
-    """What the inbound path needs from crm.translation: the extra languages it can serve (both directions
+    """What the inbound path needs from crm.i18n.translation: the extra languages it can serve (both directions
     through English are installed), and an English rendering of a shopper's message for the NLU."""
 
     def languages(self) -> tuple[str, ...]:
         try:
-            from crm.translation import service as translation
+            from crm.i18n import translation
 
             pairs = translation.installed_pairs()
         except Exception:  # no translation layer at all: only the native languages
@@ -167,7 +167,7 @@ class MachineTranslation:
         return tuple(sorted({src for src, tgt in pairs if tgt == "en" and ("en", src) in pairs} - set(SUPPORTED)))
 
     def to_english(self, text: str, language: str) -> str | None:
-        from crm.translation import service as translation
+        from crm.i18n import translation
 
         result = translation.translate(text, language, "en")
         if not result.ok:
@@ -177,6 +177,6 @@ class MachineTranslation:
     def warm(self) -> None:
         """Pay argostranslate's import (torch) at startup instead of in a shopper's first message."""
         if self.languages():
-            from crm.translation import service as translation
+            from crm.i18n import translation
 
             translation.warm()

@@ -1,6 +1,6 @@
 """Turns service results into the shopper's language: message catalogs plus Babel formatting.
 
-Every string a shopper sees comes from actions/locales/<lang>.yml; dates, money and times are
+Every string a shopper sees comes from crm/i18n/locales/<lang>.yml; dates, money and times are
 formatted for the locale and time zone here, never in the services.
 """
 from __future__ import annotations
@@ -40,10 +40,10 @@ def _machine_translated(language: str, text: str) -> str:
     """An English catalog string in a language we have no catalog for, via offline machine translation.
 
     Placeholders ({{ order }}) are protected by the translator; if the pair is missing or the output
-    lost a placeholder, the English string is used (the conversation is flagged, see crm.language).
+    lost a placeholder, the English string is used (the conversation is flagged, see crm.i18n.conversation_language).
     """
     try:
-        from crm.translation import service as translation
+        from crm.i18n import translation
 
         result = translation.translate_template(text, DEFAULT_LANGUAGE, language)
     except Exception:  # translation is an optional layer: English is always a valid answer
@@ -109,14 +109,3 @@ def refund_method(t: Texts, method: str) -> str:
         return t(f"refund_methods.{method}")
     except KeyError:
         return t("refund_methods.original_payment")
-
-
-def menu_buttons(t: Texts) -> list[dict[str, str]]:
-    """The main menu as quick replies; payloads are intents so they work in every language."""
-    items = [("track", "/track_order"), ("return", "/return_item"), ("refund", "/refund_status"),
-             ("cancel", "/cancel_order"), ("address", "/change_shipping_address"), ("human", "/talk_to_human")]
-    return [{"title": t(f"menu.{key}"), "payload": payload} for key, payload in items]
-
-
-def yes_no_buttons(t: Texts) -> list[dict[str, str]]:
-    return [{"title": t("button_yes"), "payload": "/affirm"}, {"title": t("button_no"), "payload": "/deny"}]
