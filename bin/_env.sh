@@ -29,9 +29,12 @@ make_env() {  # make_env NAME PYTHON_VERSION LOCKFILE... → prints the env's py
     echo "crossdesk: creating $name environment (Python $version) in $dir ..." >&2
     rm -rf "$dir"; mkdir -p "$(dirname "$dir")"
     "$py" -m venv "$dir"
-    "$dir/bin/python" -m pip install -q --upgrade "pip==24.2" >&2
+    # A failed install must not leave an environment marked complete (the next run would trust it).
+    "$dir/bin/python" -m pip install -q --upgrade "pip==24.2" >&2 || {
+      echo "crossdesk: could not upgrade pip in $dir" >&2; exit 4; }
     for lock in "$@"; do
-      "$dir/bin/python" -m pip install -q --no-input -r "$lock" >&2
+      "$dir/bin/python" -m pip install -q --no-input -r "$lock" >&2 || {
+        echo "crossdesk: installing $lock into $dir failed (see above)" >&2; exit 4; }
     done
     touch "$dir/.complete"
   fi

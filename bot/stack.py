@@ -20,6 +20,7 @@ import httpx
 import yaml
 from sqlalchemy.engine import make_url
 
+from channels.core.limits import WS_MAX_BYTES
 from crm.config import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,7 +202,8 @@ class Stack:
 
     def _spawn_app(self) -> None:
         self._spawn("app", [sys.executable, "-m", "uvicorn", "channels.app:app", "--host", "127.0.0.1",
-                            "--port", str(self.app_port), "--no-access-log"], self._env())
+                            "--port", str(self.app_port), "--no-access-log",
+                            "--ws-max-size", str(WS_MAX_BYTES)], self._env())
 
     def kill_process(self, name: str) -> None:
         """SIGKILL, no cleanup: what a crash or the OOM killer does (fault tests)."""

@@ -20,7 +20,7 @@ from channels.whatsapp import api as whatsapp
 from channels.whatsapp.graph import SendContext
 from channels.core.pipeline import Pipeline
 from channels.core.rasa_client import RasaClient
-from channels.core.ratelimit import make_rate_limiter
+from channels.core.limits import InputLimits
 from channels.rest.api import RestReplies, router as rest_router
 from channels.web.api import router as web_router
 from channels.web.hub import WebHub
@@ -57,11 +57,9 @@ async def lifespan(app: FastAPI):
     app.state.outbound.register("web", ChannelAdapter(app.state.web_hub, in_process=True))
     app.state.outbound.register("rest", ChannelAdapter(RestReplies(), in_process=True))
     app.state.delivery = DeliveryReports()
-    app.state.rate_limiter = make_rate_limiter(settings.redis_url, settings.sender_rate_limit,
-                                               settings.sender_rate_window_s)
-    notices = make_rate_limiter(settings.redis_url, 1, settings.sender_rate_window_s, prefix="crossdesk:rl-notice")
+    app.state.limits = InputLimits(settings, settings.redis_url)
     translator = MachineTranslation()
-    app.state.pipeline = Pipeline(rasa, app.state.outbound, app.state.rate_limiter, notices, translator)
+    app.state.pipeline = Pipeline(rasa, app.state.outbound, app.state.limits, translator)
     # Loading the translation models takes seconds: do it beside startup, not in a shopper's first message.
     warming = asyncio.get_running_loop().run_in_executor(None, _warm_translation, translator)
     app.state.inbox = make_inbox(settings.redis_url, app.state.pipeline.handle_inbound)
@@ -84,7 +82,7 @@ async def lifespan(app: FastAPI):
         email_poller.cancel()
     await rasa.aclose()
     await warming
-    await app.state.rate_limiter.aclose()
+    await app.state.limits.aclose()
     await app.state.web_hub.aclose()
     if hasattr(app.state.inbox, "aclose"):
         await app.state.inbox.aclose()

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from channels.core.choices import resolve_numbered_choice
+from channels.core.limits import TOO_FAST, TOO_LONG, InputLimits
 from channels.core.messages import InboundMessage, OutboundMessage
 from channels.core.rasa_client import BotUnavailable, RasaClient
-from crm.config import get_settings
 from crm.conversations import service as conversations
 from channels.core.outbound import Outbound
 from crm.conversations.models import HANDOFF, INBOUND, Conversation, Message
@@ -107,9 +107,10 @@ def _finish_turn(stored: _Stored, msg: InboundMessage, decision, english: str | 
                     stored.inbound_id, False)
 
 
-async def open_turn(msg: InboundMessage, translator=None) -> Turn:
+async def open_turn(msg: InboundMessage, translator=None, translate: bool = True) -> Turn:
     """Store the message, then decide its language and translate it with no transaction open (detection and
-    translation are slow), then record the decision."""
+    translation are slow), then record the decision. `translate=False`: a message over the channel's
+    length limit, which the bot will not read — never worth minutes of machine translation."""
     stored = await run_in_threadpool(_store_inbound, msg)
     if stored.answered:
         return Turn("", stored.conversation_id, None, "", "", "", inbound_id=stored.inbound_id, answered=True)
@@ -119,7 +120,7 @@ async def open_turn(msg: InboundMessage, translator=None) -> Turn:
         translatable = await run_in_threadpool(translator.languages) if translator is not None else ()
         decision = await run_in_threadpool(conversation_language.analyse, stored.language_state, msg.text,
                                            translatable)
-        if decision.turn.translation == MACHINE and bot_text == msg.text:
+        if decision.turn.translation == MACHINE and bot_text == msg.text and translate:
             # NLU is native in twelve languages; others go through English, the shopper's words stay stored.
             english = await run_in_threadpool(translator.to_english, msg.text, decision.language)
             bot_text = english or bot_text
@@ -138,36 +139,35 @@ def _notice(conversation_id: int, key: str, **values) -> OutboundMessage:
         return OutboundMessage(Texts(conv.language)(key, **values), author="system")
 
 
-# Channels whose edge cannot answer an HTTP error to the shopper (REST and web chat enforce limits at the edge).
-QUEUED_CHANNELS = {"whatsapp", "email"}
-
-
 class Pipeline:
-    def __init__(self, rasa: RasaClient, outbound: Outbound, rate_limiter=None, notice_limiter=None,
-                 translator=None):
+    def __init__(self, rasa: RasaClient, outbound: Outbound, limits: InputLimits | None = None, translator=None):
         self.rasa = rasa
         self.translator = translator  # crm.i18n.translation adapter: languages() and to_english(); None = native only
         self.outbound = outbound
-        self.rate_limiter = rate_limiter
-        self.notice_limiter = notice_limiter  # at most one "slow down" notice per window
+        self.limits = limits
+
+    def _within_length(self, msg: InboundMessage) -> bool:
+        limits = self.limits.channels.get(msg.channel) if self.limits is not None else None
+        return limits is None or len(msg.text) <= limits.max_message_chars
 
     async def _limit_reply(self, msg: InboundMessage, turn: Turn) -> list[OutboundMessage] | None:
-        """For queued channels: an over-long message or a flood gets a polite reply instead of the bot
-        (the message itself is already stored: nothing is lost, an agent can still read it)."""
-        if msg.channel not in QUEUED_CHANNELS:
+        """Channels whose edge cannot refuse (channels.core.limits): an over-long message or a flood gets a
+        polite reply instead of the bot (the message is already stored: an agent can still read it)."""
+        if self.limits is None or msg.channel not in self.limits.channels or self.limits[msg.channel].refused_at_edge:
             return None
-        limit = get_settings().max_message_chars
-        if len(msg.text) > limit:
+        refused = await self.limits.check(msg.channel, msg.text, turn.conversation_key, msg.client)
+        if refused == TOO_LONG:
+            limit = self.limits[msg.channel].max_message_chars
             return [await run_in_threadpool(_notice, turn.conversation_id, "too_long", limit=limit)]
-        if self.rate_limiter is not None and not await self.rate_limiter.allow(turn.conversation_key):
-            if self.notice_limiter is not None and await self.notice_limiter.allow(turn.conversation_key):
+        if refused == TOO_FAST:
+            if await self.limits.notice_allowed(turn.conversation_key):
                 return [await run_in_threadpool(_notice, turn.conversation_id, "slow_down")]
             return []
         return None
 
     async def handle_inbound(self, msg: InboundMessage) -> list[OutboundMessage]:
         """Store first (nothing is lost), then answer. Raises BotUnavailable if Rasa is down."""
-        turn = await open_turn(msg, self.translator)
+        turn = await open_turn(msg, self.translator, translate=self._within_length(msg))
         if turn.answered:  # a retry (crash, timeout, provider redelivery): what was recorded, never Rasa again
             return await self.outbound.resume(turn.inbound_id)
         limited = await self._limit_reply(msg, turn)

@@ -10,12 +10,18 @@ import redis.asyncio as aioredis
 class MemoryRateLimiter:
     """Sliding window in process memory — right for the single-process embedded setup."""
 
+    PRUNE_EVERY = 10_000  # calls: forget keys with no hit in the window (senders rotate, memory must not grow)
+
     def __init__(self, limit: int, window_s: float):
         self.limit, self.window_s = limit, window_s
         self._hits: dict[str, deque[float]] = defaultdict(deque)
+        self._calls = 0
 
     async def allow(self, key: str) -> bool:
         now = time.monotonic()
+        self._calls += 1
+        if self._calls % self.PRUNE_EVERY == 0:
+            self._hits = defaultdict(deque, {k: h for k, h in self._hits.items() if h and now - h[-1] <= self.window_s})
         hits = self._hits[key]
         while hits and now - hits[0] > self.window_s:
             hits.popleft()

@@ -35,7 +35,6 @@ from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger("crossdesk.email")
 router = APIRouter(tags=["channels"])
-MAX_BODY_BYTES = 50 * 1024 * 1024  # Postmark allows 35 MB messages; attachments arrive base64-encoded
 
 # --------------------------------------------------------------------------------------------------------------
 # Shared acceptance rules
@@ -222,9 +221,10 @@ def _check_basic_auth(request: Request) -> bool:
 async def postmark_webhook(request: Request) -> Any:
     if not _check_basic_auth(request):
         return _unauthorized()
-    body = await read_body(request, MAX_BODY_BYTES)
+    max_body = request.app.state.limits["email"].max_body_bytes
+    body = await read_body(request, max_body)
     if body is None:
-        return JSONResponse({"error": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        return JSONResponse({"error": f"request body over {max_body} bytes"}, status_code=413)
     try:
         data = json.loads(body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):

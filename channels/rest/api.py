@@ -10,12 +10,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from channels.core.http import read_body
+from channels.core.limits import TOO_FAST, TOO_LONG
 from channels.core.messages import InboundMessage, clean_text
 from channels.core.rasa_client import BotUnavailable
-from crm.config import get_settings
 from crm.staff.auth import client_address
 
 router = APIRouter(tags=["channels"])
+CHANNEL = "rest"
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,6 @@ class RestReplies:
             return [RestResult(True) for _ in messages]
         return [RestResult(False, "the REST channel cannot reach the shopper outside their own request")
                 for _ in messages]
-MAX_BODY_BYTES = 64 * 1024
 MAX_SENDER_CHARS = 200
 
 
@@ -44,9 +44,10 @@ def error(status: int, message: str) -> JSONResponse:
 
 @router.post("/webhooks/rest/webhook", summary="Send a shopper message (Rasa REST channel format)")
 async def rest_webhook(request: Request) -> Any:
-    body = await read_body(request, MAX_BODY_BYTES)
+    limits = request.app.state.limits
+    body = await read_body(request, limits[CHANNEL].max_body_bytes)
     if body is None:
-        return error(413, f"request body over {MAX_BODY_BYTES} bytes")
+        return error(413, f"request body over {limits[CHANNEL].max_body_bytes} bytes")
     try:
         data = json.loads(body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -65,13 +66,14 @@ async def rest_webhook(request: Request) -> Any:
     text = clean_text(message)
     if not text:
         return error(400, "'message' is empty")
-    limit = get_settings().max_message_chars
-    if len(text) > limit:
-        return error(413, f"'message' is longer than {limit} characters; please send a shorter message")
-    inbound = InboundMessage(channel="rest", sender_id=clean_text(sender), text=text,
+    inbound = InboundMessage(channel=CHANNEL, sender_id=clean_text(sender), text=text,
                              received_at=datetime.now(timezone.utc), metadata=metadata,
                              client=f"ip:{client_address(request)}")
-    if not await request.app.state.rate_limiter.allow(f"rest:{inbound.sender_id}"):
+    refused = await limits.check(CHANNEL, text, f"{CHANNEL}:{inbound.sender_id}", inbound.client)
+    if refused == TOO_LONG:
+        return error(413, f"'message' is longer than {limits[CHANNEL].max_message_chars} characters; "
+                          f"please send a shorter message")
+    if refused == TOO_FAST:
         return error(429, "you're sending messages very quickly; please wait a moment and try again")
     try:
         replies = await request.app.state.pipeline.handle_inbound(inbound)

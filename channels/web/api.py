@@ -50,9 +50,9 @@ from jinja2 import Environment
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from channels.core.limits import TOO_FAST, TOO_LONG
 from channels.core.messages import InboundMessage, clean_text
 from channels.core.rasa_client import BotUnavailable
-from crm.config import get_settings
 from crm.staff.auth import client_address
 from crm.conversations import service as conversations
 from crm.conversations.models import INBOUND
@@ -64,7 +64,6 @@ STATIC = Path(__file__).parent / "static"
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-MAX_FRAME_CHARS = 64 * 1024
 MAX_TITLE_CHARS = 200
 CHANNEL = "web"
 
@@ -192,8 +191,9 @@ class _Conversation:
         await self.ws.send_json({"type": "error", "message": message, **extra})
 
     async def frame(self, raw: str) -> None:
-        if len(raw) > MAX_FRAME_CHARS:
-            return await self.error(f"frame over {MAX_FRAME_CHARS} characters")
+        frame_limit = self.ws.app.state.limits[CHANNEL].max_body_bytes
+        if len(raw) > frame_limit:
+            return await self.error(f"frame over {frame_limit} characters")
         try:
             data = json.loads(raw)
         except ValueError:
@@ -222,11 +222,12 @@ class _Conversation:
         text = clean_text(text)
         if not text:
             return await self.error("the message is empty", **ref)
-        limit = get_settings().max_message_chars
-        if len(text) > limit:
-            return await self.error(f"the message is longer than {limit} characters; please send a shorter message",
-                                    **ref)
-        if not await self.ws.app.state.rate_limiter.allow(f"{CHANNEL}:{self.session}"):
+        limits = self.ws.app.state.limits
+        refused = await limits.check(CHANNEL, text, f"{CHANNEL}:{self.session}", f"ip:{self.client}")
+        if refused == TOO_LONG:
+            return await self.error(f"the message is longer than {limits[CHANNEL].max_message_chars} characters; "
+                                    f"please send a shorter message", **ref)
+        if refused == TOO_FAST:
             return await self.error("you're sending messages very quickly; please wait a moment and try again", **ref)
         metadata: dict[str, Any] = {"locale": self.locale}
         if self.accept_language:

@@ -23,7 +23,6 @@ from crm.config import WhatsAppSettings, get_settings
 
 log = logging.getLogger("crossdesk.whatsapp")
 router = APIRouter(tags=["channels"])
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def make_sender(settings: WhatsAppSettings, http: httpx.AsyncClient, pacer: Pacer | None = None,
@@ -58,9 +57,10 @@ async def whatsapp_handshake(request: Request):
 
 @router.post("/webhooks/whatsapp", summary="WhatsApp Cloud API notifications (messages, statuses)")
 async def whatsapp_webhook(request: Request):
-    body = await read_body(request, MAX_BODY_BYTES)
+    max_body = request.app.state.limits["whatsapp"].max_body_bytes
+    body = await read_body(request, max_body)
     if body is None:
-        return JSONResponse({"error": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        return JSONResponse({"error": f"request body over {max_body} bytes"}, status_code=413)
     settings = _settings(request)
     if not settings.app_secret:
         log.error("WHATSAPP_APP_SECRET is not set: refusing WhatsApp webhooks from %s", _remote(request))

@@ -22,14 +22,17 @@ DEFAULT_GLOSSARY_FILE = Path(__file__).resolve().parents[2] / "data" / "translat
 
 _CUR_WORD = r"(?:EUR|USD|GBP|SEK|NOK|DKK|CHF|PLN|CZK|HUF|kr|SFr)"
 _CUR_SYM = r"(?:US\$|C\$|A\$|[€$£¥])"
-_NUM = r"\d{1,3}(?:[.,\u00a0\u202f' ]\d{3})*(?:[.,]\d{1,2})?(?!\d)|\d+(?:[.,]\d{1,2})?(?!\d)"
+# Bounded and starting only at a run of digits: linear on a megabyte of digits (see _PATTERNS).
+_NUM = r"(?<!\d)(?:\d{1,3}(?:[.,\u00a0\u202f' ]\d{3}){0,6}(?:[.,]\d{1,2})?(?!\d)|\d{1,24}(?:[.,]\d{1,2})?(?!\d))"
 
 # (name, regex) in priority order: on overlap the earlier-starting, then longer, then earlier-listed wins.
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("placeholder", PLACEHOLDER),  # a literal "<ph3>" typed by someone must survive too
-    ("jinja", re.compile(r"\{\{.*?\}\}|\{%.*?%\}")),
-    ("url", re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)\]}]")),
-    ("email", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+    # Every repetition that could scan to the end of the text from many starting points is bounded (or may
+    # only start where a run starts): shopper text can be a megabyte, and each pattern must stay linear.
+    ("jinja", re.compile(r"\{\{[^{}]{0,200}\}\}|\{%[^%]{0,200}%\}")),
+    ("url", re.compile(r"\b(?:https?://|www\.)[^\s<>\"']{0,2047}[^\s<>\"'.,;:!?)\]}]")),
+    ("email", re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")),
     ("amount", re.compile(rf"{_CUR_SYM}\s?(?:{_NUM})(?:\s?{_CUR_WORD}\b)?|(?:{_NUM})\s?(?:{_CUR_SYM}|{_CUR_WORD}\b)"
                           rf"|\b{_CUR_WORD}\s?(?:{_NUM})")),
     ("order", re.compile(r"\bCD-\d{4,}\b|#\d{4,}\b|(?<![\w.,])\d{6}(?![\w]|[.,]\d)")),

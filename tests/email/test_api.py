@@ -7,6 +7,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from channels.core.limits import InputLimits
 from channels.email.api import parse_postmark, router
 from crm.config import SettingsError, settings_from
 from channels.email.mime import parse_email, thread_key
@@ -34,6 +35,7 @@ def make_client(inbox: FakeInbox | None = None, auth=WEBHOOK_AUTH) -> tuple[Test
     app = FastAPI()
     app.include_router(router)
     app.state.inbox = inbox or FakeInbox()
+    app.state.limits = InputLimits(settings_from({}))
     client = TestClient(app)
     client.auth = auth
     return client, app.state.inbox

@@ -1,5 +1,5 @@
 """The web chat's WebSocket protocol and history endpoint, spoken by a plain `websockets` client against the
-real stack; BotUnavailable and the rate limit on a small app with stand-ins for Rasa and the limiter."""
+real stack; BotUnavailable and the rate limits on a small app with a stand-in for Rasa."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,9 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from channels.core.limits import InputLimits
 from channels.core.rasa_client import BotUnavailable
+from crm.config import settings_from
 
 
 def new_session() -> str:
@@ -140,16 +142,7 @@ class FakePipeline:
         return replies
 
 
-class CountingLimiter:
-    def __init__(self, limit: int):
-        self.limit, self.keys = limit, []
-
-    async def allow(self, key: str) -> bool:
-        self.keys.append(key)
-        return len(self.keys) <= self.limit
-
-
-def small_app(pipeline, limiter):
+def small_app(pipeline, rate_limit: int = 30):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
@@ -158,14 +151,15 @@ def small_app(pipeline, limiter):
 
     app = FastAPI()
     app.include_router(router)
-    app.state.pipeline, app.state.rate_limiter = pipeline, limiter
+    app.state.pipeline = pipeline
+    app.state.limits = InputLimits(settings_from({}, sender_rate_limit=rate_limit))  # in memory, as without Redis
     app.state.web_hub = pipeline.hub = WebHub(None)
     return TestClient(app)
 
 
 def test_bot_unavailable_says_the_message_was_saved():
     session = new_session()
-    with small_app(FakePipeline(fail=True), CountingLimiter(10)) as client:
+    with small_app(FakePipeline(fail=True)) as client:
         with client.websocket_connect(f"/ws/chat?session={session}") as ws:
             ws.send_text(json.dumps({"type": "message", "text": "hello", "client_id": "x1"}))
             assert ws.receive_json() == {"type": "ack", "client_id": "x1"}
@@ -175,8 +169,8 @@ def test_bot_unavailable_says_the_message_was_saved():
 
 
 def test_frames_reach_the_pipeline_normalized_and_rate_limited():
-    session, pipeline, limiter = new_session(), FakePipeline(), CountingLimiter(2)
-    with small_app(pipeline, limiter) as client:
+    session, pipeline = new_session(), FakePipeline()
+    with small_app(pipeline, rate_limit=2) as client:
         with client.websocket_connect(f"/ws/chat?session={session}") as ws:
             ws.send_text(json.dumps({"type": "hello", "locale": "de-DE"}))
             ws.send_text(json.dumps({"type": "message", "text": " Hallo\u0000 ", "client_id": "a"}))
@@ -192,4 +186,20 @@ def test_frames_reach_the_pipeline_normalized_and_rate_limited():
     assert (first.channel, first.sender_id, first.text) == ("web", session, "Hallo")
     assert first.metadata == {"locale": "de-DE"}
     assert button.text == "/affirm" and button.metadata == {"locale": "de-DE", "button_title": "Yes"}
-    assert limiter.keys == [f"web:{session}"] * 3
+
+
+def test_fresh_session_ids_do_not_escape_the_per_client_rate():
+    """One client opening a new session for every message is still one client: 4 × the per-session rate."""
+    pipeline = FakePipeline()
+    with small_app(pipeline, rate_limit=2) as client:
+        refused = 0
+        for _ in range(12):
+            with client.websocket_connect(f"/ws/chat?session={new_session()}") as ws:
+                ws.send_text(json.dumps({"type": "message", "text": "hi", "client_id": "x"}))
+                first = ws.receive_json()
+                if first["type"] == "error":
+                    assert "quickly" in first["message"]
+                    refused += 1
+                else:
+                    [ws.receive_json() for _ in range(3)]
+    assert len(pipeline.seen) == 8 and refused == 4

@@ -8,7 +8,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from channels.whatsapp.api import MAX_BODY_BYTES, WhatsAppSettings, router
+from channels.core.limits import InputLimits
+from channels.whatsapp.api import WhatsAppSettings, router
+from crm.config import settings_from
 from crm.config import SettingsError, parse_templates, settings_from
 from tests.whatsapp import payloads as P
 from tests.whatsapp.test_wire_inbound import SECRET, sign
@@ -43,6 +45,7 @@ def app():
     app = FastAPI()
     app.include_router(router)
     app.state.inbox = FakeInbox()
+    app.state.limits = InputLimits(settings_from({}))
     app.state.delivery = FakeDelivery()
     app.state.whatsapp_settings = WhatsAppSettings(app_secret=SECRET, verify_token="verify-me",
                                                    access_token="t", phone_number_id=P.PHONE_NUMBER_ID)
@@ -120,7 +123,7 @@ def test_bad_json_is_400_but_only_after_the_signature(client):
 
 
 def test_body_over_1_mib_is_413(client, app):
-    big = b'{"x": "' + b"a" * MAX_BODY_BYTES + b'"}'
+    big = b'{"x": "' + b"a" * app.state.limits["whatsapp"].max_body_bytes + b'"}'
     assert post(client, None, body=big).status_code == 413
     assert app.state.inbox.accepted == []
 
@@ -178,6 +181,7 @@ def test_router_reads_env_when_no_settings_on_app(monkeypatch):
         app = FastAPI()
         app.include_router(router)
         app.state.inbox, app.state.delivery = FakeInbox(), FakeDelivery()
+        app.state.limits = InputLimits(config.get_settings())
         assert post(TestClient(app), P.TEXT).status_code == 200
         assert len(app.state.inbox.accepted) == 1
     finally:
