@@ -10,10 +10,12 @@ from datetime import datetime, timezone
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from channels.core.limits import InputLimits
 from channels.core.messages import Button, OutboundMessage
 from channels.core.outbound import ChannelAdapter, Outbound
 from channels.web.api import router
 from channels.web.hub import WebHub
+from crm.config import settings_from
 
 
 def make_app(redis_url: str | None) -> FastAPI:
@@ -23,6 +25,7 @@ def make_app(redis_url: str | None) -> FastAPI:
         await app.state.web_hub.start()
         app.state.outbound = Outbound()
         app.state.outbound.register("web", ChannelAdapter(app.state.web_hub, in_process=True))
+        app.state.limits = InputLimits(settings_from({}))
         yield
         await app.state.web_hub.aclose()
 
