@@ -66,6 +66,18 @@ def wait_for_replies(graph, phone: str, count: int, timeout: float = 60) -> list
                          f"{[text_of(b) for b in replies_to(graph, phone)]}")
 
 
+def settled_replies(graph, phone: str, count: int, quiet_s: float = 1.5) -> list[dict]:
+    """At least `count` replies, and then nothing more for `quiet_s`: the whole turn (a turn can be several
+    messages, and they arrive one by one)."""
+    got = wait_for_replies(graph, phone, count)
+    while True:
+        time.sleep(quiet_s)
+        now = replies_to(graph, phone)
+        if len(now) == len(got):
+            return now
+        got = now
+
+
 def new_phone() -> str:
     return f"4915{uuid.uuid4().int % 10**8:08d}"
 
@@ -82,18 +94,20 @@ def test_whatsapp_phone_verifies_the_order_and_buttons_are_interactive(live_stac
     phone = "447911234567"  # the phone on demo order CD-100002
     body, _ = webhook(phone, "where is my order CD-100002")
     assert post(live_stack, body).status_code == 200
-    replies = wait_for_replies(fake_graph, phone, 1)
+    replies = settled_replies(fake_graph, phone, 1)
     text = " ".join(text_of(b) for b in replies)
     assert "import customs" in text and "email address or phone number" not in text, text
     # a greeting answers with the menu: more than 3 options → an interactive list
     body, _ = webhook(phone, "hello")
     post(live_stack, body)
-    menu = wait_for_replies(fake_graph, phone, len(replies) + 1)[-1]
+    menu_turn = settled_replies(fake_graph, phone, len(replies) + 1)
+    menu = menu_turn[-1]
     assert menu["type"] == "interactive" and menu["interactive"]["type"] == "list"
+    replies = menu_turn
     # tapping a row sends its id (the intent payload) to the bot
     body, _ = webhook(phone, button=("/talk_to_human", "Talk to a person"))
     post(live_stack, body)
-    handoff = wait_for_replies(fake_graph, phone, len(replies) + 2)[-1]
+    handoff = wait_for_replies(fake_graph, phone, len(replies) + 1)[-1]
     assert "person from our team" in text_of(handoff)
 
 
